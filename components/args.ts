@@ -1,0 +1,133 @@
+import * as pulumi from "@pulumi/pulumi";
+
+/** EBS volume types offered for the etcd data volume: both are SSD-backed. */
+export type DataVolumeType = "gp3" | "io2";
+
+/** How members receive their private keys. */
+export type KeyDelivery = "ssm" | "inline";
+
+/** Lowest TLS version the members accept on their client and peer listeners. */
+export type TlsMinVersion = "TLS1.2" | "TLS1.3";
+
+/** Algorithm of every private key the cluster generates. */
+export type KeyAlgorithm = "ECDSA" | "RSA";
+
+/** How `pulumi up` verifies that the cluster is healthy. */
+export type ReadinessMode = "ssm" | "direct" | "none";
+
+/** etcd's auto-compaction modes. */
+export type AutoCompactionMode = "periodic" | "revision";
+
+/** The SSD-backed EBS volume that holds `/var/lib/etcd` on each member. */
+export interface EtcdDataVolumeArgs {
+    /** Size in GiB. @default 32 */
+    sizeGib?: pulumi.Input<number>;
+    /** Volume type. @default "gp3" */
+    type?: pulumi.Input<DataVolumeType>;
+    /** Provisioned IOPS (gp3: 3000 to 80000, io2: 100 to 256000, required for io2). @default 3000 for gp3 */
+    iops?: pulumi.Input<number>;
+    /** Throughput in MiB/s (gp3 only: 125 to 2000). @default 125 */
+    throughput?: pulumi.Input<number>;
+    /** KMS key (ARN or id) that encrypts the data and root volumes. @default the cluster's own KMS key */
+    kmsKeyId?: pulumi.Input<string>;
+}
+
+/** etcd performance and retention settings; each defaults to etcd's own default for the chosen version. */
+export interface EtcdTuningArgs {
+    /** Raft heartbeat interval in milliseconds. @default 100 */
+    heartbeatIntervalMs?: number;
+    /** Raft election timeout in milliseconds (at least 5x the heartbeat, at most 50000). @default 1000 */
+    electionTimeoutMs?: number;
+    /** Backend database size quota in bytes (at most 8 GiB is recommended). @default 2147483648 (2 GiB) */
+    quotaBackendBytes?: number;
+    /** Auto-compaction mode; compaction is off unless `autoCompactionRetention` is set. @default "periodic" */
+    autoCompactionMode?: AutoCompactionMode;
+    /** Auto-compaction retention: a duration such as "1h" or "30m" (periodic) or a revision count (revision). @default "0" (off) */
+    autoCompactionRetention?: string;
+    /** Committed transactions that trigger a snapshot to disk. @default 100000 for 3.4 and 3.5, 10000 for 3.6 */
+    snapshotCount?: number;
+}
+
+/** A certificate authority supplied by the caller instead of the cluster's own. */
+export interface EtcdCaArgs {
+    /** PEM certificate of the CA. It must be a CA used for etcd only (CIS 2.7). */
+    certPem: pulumi.Input<string>;
+    /** PEM private key of the CA. */
+    privateKeyPem: pulumi.Input<string>;
+}
+
+/** TLS settings. */
+export interface EtcdTlsArgs {
+    /** Lowest accepted TLS version (enforced from etcd 3.4.25 and 3.5.8 on). @default "TLS1.2" */
+    minVersion?: TlsMinVersion;
+    /** Algorithm of generated keys: ECDSA P-256 or RSA 2048. @default "ECDSA" */
+    keyAlgorithm?: KeyAlgorithm;
+    /** Validity of member and client certificates in hours. @default 17520 (2 years) */
+    certificateValidityHours?: number;
+}
+
+/** How `pulumi up` waits for the cluster to report healthy. */
+export interface EtcdReadinessArgs {
+    /**
+     * "ssm": run `etcdctl endpoint health --cluster` on the members through SSM Run Command (works for a
+     * private cluster; needs the AWS CLI on the deploying machine). "direct": the deploying machine checks
+     * every client endpoint itself with the client certificate (needs a route to the members, and
+     * etcdctl or curl). "none": no check, and members are no longer updated one at a time.
+     * @default "ssm"
+     */
+    mode?: ReadinessMode;
+    /** Seconds to wait before `pulumi up` fails. @default 900 */
+    timeoutSeconds?: number;
+}
+
+/** Arguments of an {@link EtcdCluster}. */
+export interface EtcdClusterArgs {
+    /** VPC the members run in. */
+    vpcId: pulumi.Input<string>;
+    /**
+     * Subnets, one per availability zone. Members are spread round-robin over them, so the number of zones
+     * is the number of subnets given. Use 3 zones to survive the loss of a zone.
+     */
+    subnetIds: pulumi.Input<string>[];
+    /** Number of members, 1 to 9 (3 or 5 recommended). A plain number: it decides how many resources exist. @default 3 */
+    size?: number;
+    /** etcd version: 3.4.x, 3.5.x or 3.6.x. A plain string: it decides which flags are rendered. @default the newest 3.6 release in the checksum table */
+    version?: string;
+    /** EC2 instance type; a Graviton type (such as m7g.large) selects the arm64 release. @default "m7i.large" (2 vCPU, 8 GiB) */
+    instanceType?: pulumi.Input<string>;
+    /** AMI id. When omitted, the newest Amazon Linux 2023 image is looked up once and a newer image never replaces running members. */
+    ami?: pulumi.Input<string>;
+    /** Data volume for /var/lib/etcd. @default gp3, 32 GiB, 3000 IOPS, 125 MiB/s, encrypted */
+    dataVolume?: EtcdDataVolumeArgs;
+    /** CIDR blocks that may reach the client port 2379. @default none */
+    clientCidrs?: pulumi.Input<string>[];
+    /** Security groups whose members may reach the client port 2379. @default none */
+    clientSecurityGroupIds?: pulumi.Input<string>[];
+    /** CIDR blocks that may scrape the plaintext metrics port 2381; without any, metrics listen on 127.0.0.1 only. @default none */
+    metricsCidrs?: pulumi.Input<string>[];
+    /** Allow 0.0.0.0/0 or ::/0 in `clientCidrs` or `metricsCidrs` (a warning is still printed). @default false */
+    allowPublicAccess?: boolean;
+    /** URL of the release tarball (a mirror or an air-gapped copy). Required with `binarySha256` for a version outside the checksum table. @default the official GitHub release URL */
+    binaryUrl?: pulumi.Input<string>;
+    /** SHA-256 of the tarball at `binaryUrl`, 64 hex digits. @default the pinned upstream checksum */
+    binarySha256?: pulumi.Input<string>;
+    /** etcd tuning; etcd's defaults when omitted. */
+    tuning?: EtcdTuningArgs;
+    /** TLS settings. */
+    tls?: EtcdTlsArgs;
+    /** A CA to sign the certificates with; the cluster creates its own when omitted. */
+    ca?: EtcdCaArgs;
+    /**
+     * How private keys reach the members. "ssm": SecureString parameters under a KMS key, readable only by
+     * the member they belong to; user-data holds only their names. "inline": keys inside user-data (readable
+     * through instance metadata and by principals allowed ec2:DescribeInstanceAttribute), for places without
+     * SSM. @default "ssm"
+     */
+    keyDelivery?: KeyDelivery;
+    /** KMS key ARN for the SSM parameters and, unless `dataVolume.kmsKeyId` is set, the volumes. @default a key created for the cluster */
+    kmsKeyArn?: pulumi.Input<string>;
+    /** Readiness check run by `pulumi up`. */
+    readiness?: EtcdReadinessArgs;
+    /** Tags added to every taggable resource. */
+    tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}

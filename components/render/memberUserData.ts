@@ -1,0 +1,84 @@
+import { TlsMinVersion } from "../args";
+import { EtcdVersionFeatures, ReleaseArch } from "../releases";
+import { ResolvedTuning } from "../validation";
+import { renderBootScript } from "./bootScript";
+import { CloudConfigFile, renderCloudConfig } from "./cloudConfig";
+import { MemberEndpoint, renderEtcdctlProfile, renderEtcdEnvironment } from "./etcdConfig";
+import { memberPaths } from "./paths";
+import { renderSystemdUnit } from "./systemdUnit";
+
+/** Certificates (public) and, for inline delivery only, private keys of one member. */
+export interface MemberTlsMaterial {
+    caCertPem: string;
+    serverCertPem: string;
+    peerCertPem: string;
+    /** Present only with inline key delivery. */
+    serverKeyPem?: string;
+    peerKeyPem?: string;
+}
+
+/** Everything, as plain values, that decides one member's user-data. */
+export interface MemberUserDataParams {
+    member: MemberEndpoint;
+    members: MemberEndpoint[];
+    clusterToken: string;
+    version: string;
+    features: EtcdVersionFeatures;
+    arch: ReleaseArch;
+    tuning: ResolvedTuning;
+    tlsMinVersion: TlsMinVersion;
+    metricsOnMemberAddress: boolean;
+    releaseUrl: string;
+    releaseSha256: string;
+    dataVolumeId: string;
+    region: string;
+    /** SSM parameter names of the member's keys, when keys are delivered through SSM. */
+    ssmKeyParameters?: { serverKey: string; peerKey: string };
+    tls: MemberTlsMaterial;
+}
+
+const file = (path: string, content: string, permissions = "0644", owner = "root:root"): CloudConfigFile => ({
+    path,
+    content: content.endsWith("\n") ? content : `${content}\n`,
+    permissions,
+    owner,
+});
+
+/** Renders a member's complete #cloud-config: config, unit, certificates, boot script. */
+export function renderMemberUserData(p: MemberUserDataParams): string {
+    const inline = p.ssmKeyParameters === undefined;
+    if (inline && (!p.tls.serverKeyPem || !p.tls.peerKeyPem)) {
+        throw new Error(`member ${p.member.name}: inline key delivery needs the server and peer keys`);
+    }
+    const files: CloudConfigFile[] = [
+        file(memberPaths.environmentFile, renderEtcdEnvironment(p)),
+        file(memberPaths.unitFile, renderSystemdUnit({ memberName: p.member.name })),
+        file(memberPaths.etcdctlProfile, renderEtcdctlProfile(p.member)),
+        file(memberPaths.caCert, p.tls.caCertPem),
+        file(memberPaths.serverCert, p.tls.serverCertPem),
+        file(memberPaths.peerCert, p.tls.peerCertPem),
+        file(
+            memberPaths.bootScript,
+            renderBootScript({
+                memberName: p.member.name,
+                version: p.version,
+                releaseUrl: p.releaseUrl,
+                releaseSha256: p.releaseSha256,
+                dataVolumeId: p.dataVolumeId,
+                region: p.region,
+                ssmKeys: inline
+                    ? []
+                    : [
+                          { name: p.ssmKeyParameters!.serverKey, path: memberPaths.serverKey },
+                          { name: p.ssmKeyParameters!.peerKey, path: memberPaths.peerKey },
+                      ],
+            }),
+            "0755",
+        ),
+    ];
+    if (inline) {
+        // Written root-only; the boot script hands them to the etcd user once it exists.
+        files.push(file(memberPaths.serverKey, p.tls.serverKeyPem!, "0600"), file(memberPaths.peerKey, p.tls.peerKeyPem!, "0600"));
+    }
+    return renderCloudConfig({ files });
+}

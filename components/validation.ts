@@ -1,0 +1,365 @@
+import * as pulumi from "@pulumi/pulumi";
+import {
+    AutoCompactionMode,
+    DataVolumeType,
+    EtcdClusterArgs,
+    KeyAlgorithm,
+    KeyDelivery,
+    ReadinessMode,
+    TlsMinVersion,
+} from "./args";
+import { faultTolerance, quorum } from "./placement";
+import {
+    defaultVersion,
+    EtcdVersion,
+    EtcdVersionFeatures,
+    isSupportedLine,
+    parseVersion,
+    pinnedVersions,
+    supportedMinorLines,
+    versionFeatures,
+} from "./releases";
+
+/** A bad argument: the message names the argument and the values it accepts. */
+export class EtcdClusterArgumentError extends Error {
+    constructor(
+        public readonly argument: string,
+        expected: string,
+        got: unknown,
+    ) {
+        super(`${argument}: expected ${expected}, got ${describe(got)}`);
+        this.name = "EtcdClusterArgumentError";
+    }
+}
+
+function describe(value: unknown): string {
+    if (typeof value === "string") {
+        return JSON.stringify(value);
+    }
+    if (Array.isArray(value)) {
+        return `[${value.map(describe).join(", ")}]`;
+    }
+    return String(value);
+}
+
+export const limits = {
+    size: { min: 1, max: 9 },
+    gp3: { minGib: 1, maxGib: 65536, minIops: 3000, maxIops: 80000, iopsPerGib: 500, minThroughput: 125, maxThroughput: 2000 },
+    io2: { minGib: 4, maxGib: 65536, minIops: 100, maxIops: 256000, iopsPerGib: 1000 },
+    /** EC2 refuses user-data over 16 KB (before base64). */
+    userDataBytes: 16384,
+    readinessTimeoutSeconds: { min: 30, max: 7200 },
+    certificateValidityHours: { min: 24, max: 87600 },
+} as const;
+
+/** Resolved, plain settings of a cluster: what validation decided, with defaults filled in. */
+export interface ClusterSettings {
+    size: number;
+    zoneCount: number;
+    version: EtcdVersion;
+    features: EtcdVersionFeatures;
+    /** True when the version has an upstream checksum in the pinned table. */
+    pinned: boolean;
+    keyDelivery: KeyDelivery;
+    tlsMinVersion: TlsMinVersion;
+    keyAlgorithm: KeyAlgorithm;
+    certificateValidityHours: number;
+    readinessMode: ReadinessMode;
+    readinessTimeoutSeconds: number;
+    tuning: ResolvedTuning;
+    warnings: string[];
+}
+
+export interface ResolvedTuning {
+    heartbeatIntervalMs: number;
+    electionTimeoutMs: number;
+    quotaBackendBytes: number;
+    autoCompactionMode: AutoCompactionMode;
+    autoCompactionRetention: string;
+    snapshotCount: number;
+}
+
+/** Data volume settings once known. */
+export interface ResolvedDataVolume {
+    sizeGib: number;
+    type: DataVolumeType;
+    iops: number;
+    /** gp3 only. */
+    throughput?: number;
+}
+
+function oneOf<T extends string>(argument: string, value: unknown, accepted: readonly T[], fallback: T): T {
+    if (value === undefined) {
+        return fallback;
+    }
+    if (typeof value !== "string" || !(accepted as readonly string[]).includes(value)) {
+        throw new EtcdClusterArgumentError(argument, `one of ${accepted.map((a) => `"${a}"`).join(", ")}`, value);
+    }
+    return value as T;
+}
+
+function integerIn(argument: string, value: unknown, min: number, max: number, fallback?: number): number {
+    if (value === undefined && fallback !== undefined) {
+        return fallback;
+    }
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+        throw new EtcdClusterArgumentError(argument, `an integer from ${min} to ${max}`, value);
+    }
+    return value;
+}
+
+/**
+ * Validates the plain arguments (those that decide what is built) and fills in defaults. Throws an
+ * {@link EtcdClusterArgumentError} before any resource exists. Values that may be outputs are checked by
+ * {@link checkCidr}, {@link resolveDataVolume} and {@link checkSha256} once known.
+ */
+export function resolveSettings(args: EtcdClusterArgs): ClusterSettings {
+    const warnings: string[] = [];
+    if (!args || typeof args !== "object") {
+        throw new EtcdClusterArgumentError("args", "an object with vpcId and subnetIds", args);
+    }
+    if (args.vpcId === undefined || args.vpcId === "") {
+        throw new EtcdClusterArgumentError("vpcId", "a VPC id such as \"vpc-0123456789abcdef0\"", args.vpcId);
+    }
+    if (!Array.isArray(args.subnetIds) || args.subnetIds.length === 0) {
+        throw new EtcdClusterArgumentError("subnetIds", "a list of 1 or more subnet ids, one per availability zone", args.subnetIds);
+    }
+    const size = integerIn("size", args.size, limits.size.min, limits.size.max, 3);
+    const zoneCount = args.subnetIds.length;
+    if (zoneCount > size) {
+        throw new EtcdClusterArgumentError("subnetIds", `at most size (${size}) subnets, so that every zone holds a member`, `${zoneCount} subnets`);
+    }
+
+    const versionText = args.version ?? defaultVersion();
+    const version = typeof versionText === "string" ? parseVersion(versionText) : undefined;
+    const pinnedList = pinnedVersions();
+    const pinnedRange = `${pinnedList[0].text} to ${pinnedList[pinnedList.length - 1].text}`;
+    if (!version || !isSupportedLine(version)) {
+        throw new EtcdClusterArgumentError(
+            "version",
+            `a release of etcd ${supportedMinorLines.join(", ")} such as "${defaultVersion()}" (pinned checksums: ${pinnedRange})`,
+            versionText,
+        );
+    }
+    const pinned = pinnedList.some((v) => v.text === version.text);
+    const hasUrl = args.binaryUrl !== undefined;
+    const hasSha = args.binarySha256 !== undefined;
+    if (hasUrl !== hasSha) {
+        throw new EtcdClusterArgumentError(
+            hasUrl ? "binarySha256" : "binaryUrl",
+            "binaryUrl and binarySha256 given together",
+            hasUrl ? "binaryUrl alone" : "binarySha256 alone",
+        );
+    }
+    if (!pinned && !hasUrl) {
+        throw new EtcdClusterArgumentError(
+            "version",
+            `a version with a pinned checksum (${pinnedRange}), or binaryUrl and binarySha256 for any other ${supportedMinorLines.join("/")} release`,
+            version.text,
+        );
+    }
+    if (typeof args.binaryUrl === "string") {
+        checkUrl("binaryUrl", args.binaryUrl);
+    }
+    if (typeof args.binarySha256 === "string") {
+        checkSha256("binarySha256", args.binarySha256);
+    }
+    if (version.minor === 4) {
+        warnings.push(`etcd ${version.text}: the 3.4 line is end of life; use 3.5 or 3.6`);
+    }
+    const features = versionFeatures(version);
+
+    const keyDelivery = oneOf<KeyDelivery>("keyDelivery", args.keyDelivery, ["ssm", "inline"], "ssm");
+    if (keyDelivery === "inline") {
+        warnings.push(
+            "keyDelivery \"inline\": private keys travel in user-data, readable through instance metadata and by principals allowed ec2:DescribeInstanceAttribute",
+        );
+    }
+    const tlsArgs = args.tls ?? {};
+    const tlsMinVersion = oneOf<TlsMinVersion>("tls.minVersion", tlsArgs.minVersion, ["TLS1.2", "TLS1.3"], "TLS1.2");
+    if (tlsMinVersion === "TLS1.3" && !features.tlsVersionFlags) {
+        throw new EtcdClusterArgumentError("tls.minVersion", `"TLS1.2" for etcd ${version.text} (TLS1.3-only needs 3.4.25+, 3.5.8+ or 3.6)`, tlsMinVersion);
+    }
+    const keyAlgorithm = oneOf<KeyAlgorithm>("tls.keyAlgorithm", tlsArgs.keyAlgorithm, ["ECDSA", "RSA"], "ECDSA");
+    const certificateValidityHours = integerIn(
+        "tls.certificateValidityHours",
+        tlsArgs.certificateValidityHours,
+        limits.certificateValidityHours.min,
+        limits.certificateValidityHours.max,
+        17520,
+    );
+
+    const readiness = args.readiness ?? {};
+    const readinessMode = oneOf<ReadinessMode>("readiness.mode", readiness.mode, ["ssm", "direct", "none"], "ssm");
+    const readinessTimeoutSeconds = integerIn(
+        "readiness.timeoutSeconds",
+        readiness.timeoutSeconds,
+        limits.readinessTimeoutSeconds.min,
+        limits.readinessTimeoutSeconds.max,
+        900,
+    );
+    if (readinessMode === "none") {
+        warnings.push("readiness.mode \"none\": pulumi up does not wait for a healthy cluster, and changed members are not updated one at a time");
+    }
+
+    const tuning = resolveTuning(args, features.defaultSnapshotCount);
+
+    if (size % 2 === 0) {
+        warnings.push(
+            `size ${size}: an even member count tolerates no more failures than ${size - 1} members (quorum ${quorum(size)} of ${size}, ${size - quorum(size)} failure(s) tolerated)`,
+        );
+    }
+    const tolerance = faultTolerance(size, zoneCount);
+    if (size > 1 && tolerance.zones === 0) {
+        warnings.push(
+            `${size} members over ${zoneCount} zone(s): losing one availability zone loses quorum; give at least 3 subnets in distinct zones`,
+        );
+    }
+    if (size === 1) {
+        warnings.push("size 1: a single member tolerates no failure; use 3 or 5 members in production");
+    }
+
+    for (const [argument, cidrs] of [
+        ["clientCidrs", args.clientCidrs],
+        ["metricsCidrs", args.metricsCidrs],
+    ] as const) {
+        if (cidrs !== undefined && !Array.isArray(cidrs)) {
+            throw new EtcdClusterArgumentError(argument, "a list of CIDR blocks such as \"10.0.0.0/16\"", cidrs);
+        }
+        (cidrs ?? []).forEach((cidr, i) => {
+            if (typeof cidr === "string") {
+                warnings.push(...checkCidr(`${argument}[${i}]`, cidr, args.allowPublicAccess === true));
+            }
+        });
+    }
+
+    return {
+        size,
+        zoneCount,
+        version,
+        features,
+        pinned,
+        keyDelivery,
+        tlsMinVersion,
+        keyAlgorithm,
+        certificateValidityHours,
+        readinessMode,
+        readinessTimeoutSeconds,
+        tuning,
+        warnings,
+    };
+}
+
+function resolveTuning(args: EtcdClusterArgs, defaultSnapshotCount: number): ResolvedTuning {
+    const t = args.tuning ?? {};
+    const heartbeatIntervalMs = integerIn("tuning.heartbeatIntervalMs", t.heartbeatIntervalMs, 10, 10000, 100);
+    const electionTimeoutMs = integerIn("tuning.electionTimeoutMs", t.electionTimeoutMs, 50, 50000, 1000);
+    if (electionTimeoutMs < 5 * heartbeatIntervalMs) {
+        throw new EtcdClusterArgumentError(
+            "tuning.electionTimeoutMs",
+            `at least 5 x tuning.heartbeatIntervalMs (${5 * heartbeatIntervalMs})`,
+            electionTimeoutMs,
+        );
+    }
+    const quotaBackendBytes = integerIn("tuning.quotaBackendBytes", t.quotaBackendBytes, 1 << 20, 100 * 2 ** 30, 2 * 2 ** 30);
+    const autoCompactionMode = oneOf<AutoCompactionMode>("tuning.autoCompactionMode", t.autoCompactionMode, ["periodic", "revision"], "periodic");
+    const retention = t.autoCompactionRetention ?? "0";
+    const retentionPattern = autoCompactionMode === "periodic" ? /^(\d+|(\d+(\.\d+)?(h|m|s))+)$/ : /^\d+$/;
+    if (typeof retention !== "string" || !retentionPattern.test(retention)) {
+        throw new EtcdClusterArgumentError(
+            "tuning.autoCompactionRetention",
+            autoCompactionMode === "periodic" ? "a duration such as \"1h\", \"30m\" or a number of hours such as \"1\"" : "a revision count such as \"1000\"",
+            retention,
+        );
+    }
+    const snapshotCount = integerIn("tuning.snapshotCount", t.snapshotCount, 1, 10_000_000, defaultSnapshotCount);
+    return { heartbeatIntervalMs, electionTimeoutMs, quotaBackendBytes, autoCompactionMode, autoCompactionRetention: retention, snapshotCount };
+}
+
+const ipv4Cidr = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+const ipv6Cidr = /^[0-9a-fA-F:]+\/(\d{1,3})$/;
+
+/** Checks one CIDR block; returns warnings (a world-open block when allowed). */
+export function checkCidr(argument: string, cidr: string, allowPublic: boolean): string[] {
+    const expected = "an IPv4 or IPv6 CIDR block such as \"10.0.0.0/16\"";
+    const v4 = ipv4Cidr.exec(cidr);
+    const v6 = v4 ? null : ipv6Cidr.exec(cidr);
+    if (v4) {
+        const octets = v4.slice(1, 5).map(Number);
+        const prefix = Number(v4[5]);
+        if (octets.some((o) => o > 255) || prefix > 32) {
+            throw new EtcdClusterArgumentError(argument, expected, cidr);
+        }
+    } else if (!v6 || Number(v6[1]) > 128 || (v6[0].match(/::/g) ?? []).length > 1) {
+        throw new EtcdClusterArgumentError(argument, expected, cidr);
+    }
+    if (cidr === "0.0.0.0/0" || cidr === "::/0") {
+        if (!allowPublic) {
+            throw new EtcdClusterArgumentError(argument, "a CIDR block narrower than the whole internet (set allowPublicAccess to open it)", cidr);
+        }
+        return [`${argument} ${cidr}: the port is open to the whole internet`];
+    }
+    return [];
+}
+
+export function checkSha256(argument: string, value: string): string {
+    if (!/^[0-9a-f]{64}$/i.test(value)) {
+        throw new EtcdClusterArgumentError(argument, "a SHA-256 digest of 64 hexadecimal digits", value);
+    }
+    return value.toLowerCase();
+}
+
+/** URLs end up in a shell script: only http(s) and file URLs made of URL-safe characters are accepted. */
+export function checkUrl(argument: string, value: string): string {
+    if (!/^(https?|file):\/\/[A-Za-z0-9._~:/?#[\]@!&'()*+,;=%-]+$/.test(value) || /['\s]/.test(value)) {
+        throw new EtcdClusterArgumentError(argument, "an http(s):// or file:// URL without spaces or quotes", value);
+    }
+    return value;
+}
+
+/** Checks the data volume once its values are known, with AWS's limits, and fills in defaults. */
+export function resolveDataVolume(dv: {
+    sizeGib?: number;
+    type?: DataVolumeType;
+    iops?: number;
+    throughput?: number;
+}): ResolvedDataVolume {
+    const type = oneOf<DataVolumeType>("dataVolume.type", dv.type, ["gp3", "io2"], "gp3");
+    if (type === "gp3") {
+        const l = limits.gp3;
+        const sizeGib = integerIn("dataVolume.sizeGib", dv.sizeGib, l.minGib, l.maxGib, 32);
+        const iops = integerIn("dataVolume.iops", dv.iops, l.minIops, Math.min(l.maxIops, Math.max(l.minIops, sizeGib * l.iopsPerGib)), l.minIops);
+        const throughput = integerIn("dataVolume.throughput", dv.throughput, l.minThroughput, Math.min(l.maxThroughput, Math.max(l.minThroughput, Math.floor(iops / 4))), l.minThroughput);
+        return { sizeGib, type, iops, throughput };
+    }
+    const l = limits.io2;
+    if (dv.throughput !== undefined) {
+        throw new EtcdClusterArgumentError("dataVolume.throughput", "no value for io2 (throughput is set for gp3 only)", dv.throughput);
+    }
+    const sizeGib = integerIn("dataVolume.sizeGib", dv.sizeGib, l.minGib, l.maxGib, 32);
+    if (dv.iops === undefined) {
+        throw new EtcdClusterArgumentError("dataVolume.iops", `an integer from ${l.minIops} to ${Math.min(l.maxIops, sizeGib * l.iopsPerGib)} (required for io2)`, dv.iops);
+    }
+    const iops = integerIn("dataVolume.iops", dv.iops, l.minIops, Math.min(l.maxIops, sizeGib * l.iopsPerGib));
+    return { sizeGib, type, iops };
+}
+
+/** Resolves the data volume now when every value is plain, else when the outputs are known. */
+export function dataVolumeOutput(args: EtcdClusterArgs): pulumi.Output<ResolvedDataVolume> {
+    const dv = args.dataVolume ?? {};
+    return pulumi
+        .output({ sizeGib: dv.sizeGib, type: dv.type, iops: dv.iops, throughput: dv.throughput })
+        .apply((plain) => resolveDataVolume(plain as Parameters<typeof resolveDataVolume>[0]));
+}
+
+/** Checks user-data against EC2's limit. */
+export function checkUserDataSize(member: string, userData: string): void {
+    const bytes = Buffer.byteLength(userData, "utf8");
+    if (bytes > limits.userDataBytes) {
+        throw new EtcdClusterArgumentError(
+            `user-data of ${member}`,
+            `at most ${limits.userDataBytes} bytes (EC2's limit); shorten tags, CIDR lists or binaryUrl`,
+            `${bytes} bytes`,
+        );
+    }
+}
