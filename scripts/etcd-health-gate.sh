@@ -1,0 +1,108 @@
+#!/bin/bash
+# Readiness gate: waits until the etcd cluster reports healthy, or fails after a timeout with the reason.
+#
+# Run by `pulumi up` (the EtcdCluster component's readiness commands) and usable by hand. Settings come from
+# the environment:
+#   ETCD_GATE_MODE             ssm | direct
+#   ETCD_GATE_TIMEOUT_SECONDS  give up after this long (default 900)
+#   ETCD_GATE_INTERVAL_SECONDS pause between attempts (default 10)
+#   ssm mode (private clusters; runs `etcdctl endpoint health --cluster` on the members via SSM Run Command):
+#     ETCD_GATE_INSTANCE_IDS   space-separated instance ids
+#     AWS_REGION               region of the instances
+#   direct mode (this machine reaches the client endpoints):
+#     ETCD_GATE_ENDPOINTS      comma-separated https://IP:2379 URLs
+#     ETCD_GATE_CA_PEM, ETCD_GATE_CERT_PEM, ETCD_GATE_KEY_PEM  the CA and client certificate and key (PEM text)
+#   ETCD_GATE_MEMBER           optional: name shown in progress lines
+set -euo pipefail
+
+readonly mode=${ETCD_GATE_MODE:-direct}
+readonly timeout=${ETCD_GATE_TIMEOUT_SECONDS:-900}
+readonly interval=${ETCD_GATE_INTERVAL_SECONDS:-10}
+readonly label=${ETCD_GATE_MEMBER:-cluster}
+
+log() { echo "etcd-health-gate[$label]: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+# check_direct: every endpoint answers healthy over TLS with the client certificate. Sets $reason on failure.
+check_direct() {
+  local endpoint out ok=0 failed=()
+  if command -v etcdctl >/dev/null; then
+    out=$(ETCDCTL_API=3 etcdctl --endpoints="$ETCD_GATE_ENDPOINTS" --cacert="$tmp/ca.crt" --cert="$tmp/client.crt" \
+      --key="$tmp/client.key" --command-timeout=5s endpoint health 2>&1) && ok=1
+    reason=$(tr '\n' ' ' <<<"$out")
+    (( ok == 1 ))
+    return
+  fi
+  IFS=, read -r -a endpoints <<<"$ETCD_GATE_ENDPOINTS"
+  for endpoint in "${endpoints[@]}"; do
+    out=$(curl --silent --show-error --max-time 5 --cacert "$tmp/ca.crt" --cert "$tmp/client.crt" \
+      --key "$tmp/client.key" "$endpoint/health" 2>&1) || true
+    [[ "$out" == *'"health":"true"'* ]] || failed+=("$endpoint: ${out:-no answer}")
+  done
+  reason="${failed[*]:-}"
+  (( ${#failed[@]} == 0 ))
+}
+
+# check_ssm: `etcdctl endpoint health --cluster` on each instance, through SSM Run Command.
+check_ssm() {
+  local command_id instance status output failed=() instances
+  read -r -a instances <<<"$ETCD_GATE_INSTANCE_IDS"
+  command_id=$(aws ssm send-command --region "$AWS_REGION" --document-name AWS-RunShellScript \
+    --instance-ids "${instances[@]}" --comment "etcd readiness gate" \
+    --parameters 'commands=[". /etc/profile.d/etcdctl.sh && etcdctl --command-timeout=5s endpoint health --cluster"]' \
+    --query Command.CommandId --output text 2>&1) || { reason="send-command failed: $command_id"; return 1; }
+  for instance in "${instances[@]}"; do
+    status=Pending
+    for _ in $(seq 1 30); do
+      status=$(aws ssm get-command-invocation --region "$AWS_REGION" --command-id "$command_id" \
+        --instance-id "$instance" --query Status --output text 2>/dev/null) || status=Pending
+      case "$status" in Pending | InProgress | Delayed) sleep 2 ;; *) break ;; esac
+    done
+    if [[ "$status" != Success ]]; then
+      output=$(aws ssm get-command-invocation --region "$AWS_REGION" --command-id "$command_id" \
+        --instance-id "$instance" --query StandardErrorContent --output text 2>/dev/null || true)
+      failed+=("$instance: $status ${output//$'\n'/ }")
+    fi
+  done
+  reason="${failed[*]:-}"
+  (( ${#failed[@]} == 0 ))
+}
+
+case "$mode" in
+  direct)
+    : "${ETCD_GATE_ENDPOINTS:?ETCD_GATE_ENDPOINTS is required in direct mode}"
+    : "${ETCD_GATE_CA_PEM:?ETCD_GATE_CA_PEM is required in direct mode}"
+    : "${ETCD_GATE_CERT_PEM:?ETCD_GATE_CERT_PEM is required in direct mode}"
+    : "${ETCD_GATE_KEY_PEM:?ETCD_GATE_KEY_PEM is required in direct mode}"
+    command -v etcdctl >/dev/null || command -v curl >/dev/null || die "direct mode needs etcdctl or curl on this machine"
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    (umask 077 && printf '%s\n' "$ETCD_GATE_CA_PEM" >"$tmp/ca.crt" && printf '%s\n' "$ETCD_GATE_CERT_PEM" >"$tmp/client.crt" &&
+      printf '%s\n' "$ETCD_GATE_KEY_PEM" >"$tmp/client.key")
+    check=check_direct
+    ;;
+  ssm)
+    : "${ETCD_GATE_INSTANCE_IDS:?ETCD_GATE_INSTANCE_IDS is required in ssm mode}"
+    : "${AWS_REGION:?AWS_REGION is required in ssm mode}"
+    command -v aws >/dev/null || die "ssm mode needs the AWS CLI on this machine (or set readiness.mode to \"direct\")"
+    check=check_ssm
+    ;;
+  *) die "ETCD_GATE_MODE must be ssm or direct, got \"$mode\"" ;;
+esac
+
+reason=""
+start=$SECONDS
+attempt=1
+while true; do
+  if "$check"; then
+    log "healthy after $((SECONDS - start))s"
+    exit 0
+  fi
+  elapsed=$((SECONDS - start))
+  if (( elapsed >= timeout )); then
+    die "not healthy after ${timeout}s: $reason"
+  fi
+  log "attempt $attempt: not healthy yet (${elapsed}s of ${timeout}s): $reason"
+  attempt=$((attempt + 1))
+  sleep "$interval"
+done

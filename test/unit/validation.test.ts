@@ -1,0 +1,156 @@
+import { EtcdClusterArgs } from "../../components/args";
+import { checkUserDataSize, EtcdClusterArgumentError, resolveDataVolume, resolveSettings } from "../../components/validation";
+
+const base: EtcdClusterArgs = { vpcId: "vpc-1", subnetIds: ["subnet-a", "subnet-b", "subnet-c"] };
+const withArgs = (extra: Partial<EtcdClusterArgs>): EtcdClusterArgs => ({ ...base, ...extra });
+
+describe("resolveSettings: bad arguments are refused with the argument and the accepted values", () => {
+    test.each<[string, Partial<EtcdClusterArgs>, string]>([
+        ["vpcId missing", { vpcId: "" }, 'vpcId: expected a VPC id such as "vpc-0123456789abcdef0", got ""'],
+        ["no subnets", { subnetIds: [] }, "subnetIds: expected a list of 1 or more subnet ids, one per availability zone, got []"],
+        ["more zones than members", { size: 1 }, "subnetIds: expected at most size (1) subnets, so that every zone holds a member, got \"3 subnets\""],
+        ["size 0", { size: 0 }, "size: expected an integer from 1 to 9, got 0"],
+        ["size 10", { size: 10 }, "size: expected an integer from 1 to 9, got 10"],
+        ["size 2.5", { size: 2.5 }, "size: expected an integer from 1 to 9, got 2.5"],
+        ["malformed version", { version: "latest" }, 'version: expected a release of etcd 3.4, 3.5, 3.6 such as "3.6.14" (pinned checksums: 3.5.6 to 3.6.14), got "latest"'],
+        ["unsupported line", { version: "3.3.27" }, 'version: expected a release of etcd 3.4, 3.5, 3.6 such as "3.6.14" (pinned checksums: 3.5.6 to 3.6.14), got "3.3.27"'],
+        [
+            "unpinned version without a mirror",
+            { version: "3.4.23" },
+            "version: expected a version with a pinned checksum (3.5.6 to 3.6.14), or binaryUrl and binarySha256 for any other 3.4/3.5/3.6 release, got \"3.4.23\"",
+        ],
+        ["binaryUrl alone", { binaryUrl: "https://mirror.example/etcd.tar.gz" }, 'binarySha256: expected binaryUrl and binarySha256 given together, got "binaryUrl alone"'],
+        ["binarySha256 alone", { binarySha256: "a".repeat(64) }, 'binaryUrl: expected binaryUrl and binarySha256 given together, got "binarySha256 alone"'],
+        [
+            "binaryUrl with a quote",
+            { binaryUrl: "https://m.example/x'; rm -rf /", binarySha256: "a".repeat(64) },
+            "binaryUrl: expected an http(s):// or file:// URL without spaces or quotes, got \"https://m.example/x'; rm -rf /\"",
+        ],
+        ["binaryUrl ftp", { binaryUrl: "ftp://m.example/e.tgz", binarySha256: "a".repeat(64) }, 'binaryUrl: expected an http(s):// or file:// URL without spaces or quotes, got "ftp://m.example/e.tgz"'],
+        ["short checksum", { binaryUrl: "https://m.example/e.tgz", binarySha256: "abc" }, 'binarySha256: expected a SHA-256 digest of 64 hexadecimal digits, got "abc"'],
+        ["malformed CIDR", { clientCidrs: ["10.0.0.0/33"] }, 'clientCidrs[0]: expected an IPv4 or IPv6 CIDR block such as "10.0.0.0/16", got "10.0.0.0/33"'],
+        ["CIDR without prefix", { clientCidrs: ["10.0.0.1"] }, 'clientCidrs[0]: expected an IPv4 or IPv6 CIDR block such as "10.0.0.0/16", got "10.0.0.1"'],
+        ["octet over 255", { metricsCidrs: ["10.0.0.0/8", "300.1.1.0/24"] }, 'metricsCidrs[1]: expected an IPv4 or IPv6 CIDR block such as "10.0.0.0/16", got "300.1.1.0/24"'],
+        [
+            "world-open client port",
+            { clientCidrs: ["0.0.0.0/0"] },
+            'clientCidrs[0]: expected a CIDR block narrower than the whole internet (set allowPublicAccess to open it), got "0.0.0.0/0"',
+        ],
+        ["keyDelivery", { keyDelivery: "s3" as never }, 'keyDelivery: expected one of "ssm", "inline", got "s3"'],
+        ["tls.minVersion", { tls: { minVersion: "TLS1.1" as never } }, 'tls.minVersion: expected one of "TLS1.2", "TLS1.3", got "TLS1.1"'],
+        [
+            "TLS1.3 on a version without the flag",
+            { version: "3.5.6", tls: { minVersion: "TLS1.3" } },
+            'tls.minVersion: expected "TLS1.2" for etcd 3.5.6 (TLS1.3-only needs 3.4.25+, 3.5.8+ or 3.6), got "TLS1.3"',
+        ],
+        ["tls.keyAlgorithm", { tls: { keyAlgorithm: "DSA" as never } }, 'tls.keyAlgorithm: expected one of "ECDSA", "RSA", got "DSA"'],
+        ["certificate validity", { tls: { certificateValidityHours: 1 } }, "tls.certificateValidityHours: expected an integer from 24 to 87600, got 1"],
+        ["readiness.mode", { readiness: { mode: "http" as never } }, 'readiness.mode: expected one of "ssm", "direct", "none", got "http"'],
+        ["readiness.timeoutSeconds", { readiness: { timeoutSeconds: 5 } }, "readiness.timeoutSeconds: expected an integer from 30 to 7200, got 5"],
+        ["heartbeat", { tuning: { heartbeatIntervalMs: 0 } }, "tuning.heartbeatIntervalMs: expected an integer from 10 to 10000, got 0"],
+        ["election below 5x heartbeat", { tuning: { heartbeatIntervalMs: 300, electionTimeoutMs: 1000 } }, "tuning.electionTimeoutMs: expected at least 5 x tuning.heartbeatIntervalMs (1500), got 1000"],
+        ["quota", { tuning: { quotaBackendBytes: 1 } }, "tuning.quotaBackendBytes: expected an integer from 1048576 to 107374182400, got 1"],
+        ["compaction mode", { tuning: { autoCompactionMode: "hourly" as never } }, 'tuning.autoCompactionMode: expected one of "periodic", "revision", got "hourly"'],
+        [
+            "compaction retention",
+            { tuning: { autoCompactionRetention: "1 hour" } },
+            'tuning.autoCompactionRetention: expected a duration such as "1h", "30m" or a number of hours such as "1", got "1 hour"',
+        ],
+        ["revision retention", { tuning: { autoCompactionMode: "revision", autoCompactionRetention: "1h" } }, 'tuning.autoCompactionRetention: expected a revision count such as "1000", got "1h"'],
+        ["snapshot count", { tuning: { snapshotCount: 0 } }, "tuning.snapshotCount: expected an integer from 1 to 10000000, got 0"],
+    ])("%s", (_, extra, message) => {
+        let error: unknown;
+        try {
+            resolveSettings(withArgs(extra));
+        } catch (e) {
+            error = e;
+        }
+        expect(error).toBeInstanceOf(EtcdClusterArgumentError);
+        expect((error as Error).message).toBe(message);
+    });
+});
+
+describe("resolveDataVolume: AWS limits", () => {
+    test.each<[string, Parameters<typeof resolveDataVolume>[0], string]>([
+        ["type", { type: "gp2" as never }, 'dataVolume.type: expected one of "gp3", "io2", got "gp2"'],
+        ["gp3 size 0", { sizeGib: 0 }, "dataVolume.sizeGib: expected an integer from 1 to 65536, got 0"],
+        ["gp3 IOPS below baseline", { iops: 100 }, "dataVolume.iops: expected an integer from 3000 to 16000, got 100"],
+        ["gp3 IOPS over 500 per GiB", { sizeGib: 10, iops: 6000 }, "dataVolume.iops: expected an integer from 3000 to 5000, got 6000"],
+        ["gp3 throughput over IOPS/4", { throughput: 1000 }, "dataVolume.throughput: expected an integer from 125 to 750, got 1000"],
+        ["io2 without IOPS", { type: "io2" }, "dataVolume.iops: expected an integer from 100 to 32000 (required for io2), got undefined"],
+        ["io2 throughput", { type: "io2", iops: 1000, throughput: 500 }, "dataVolume.throughput: expected no value for io2 (throughput is set for gp3 only), got 500"],
+        ["io2 too small", { type: "io2", sizeGib: 2, iops: 1000 }, "dataVolume.sizeGib: expected an integer from 4 to 65536, got 2"],
+        ["io2 over 1000 IOPS per GiB", { type: "io2", sizeGib: 10, iops: 20000 }, "dataVolume.iops: expected an integer from 100 to 10000, got 20000"],
+    ])("%s", (_, dv, message) => {
+        expect(() => resolveDataVolume(dv)).toThrow(message);
+    });
+
+    test("defaults: gp3, 32 GiB, baseline IOPS and throughput", () => {
+        expect(resolveDataVolume({})).toEqual({ type: "gp3", sizeGib: 32, iops: 3000, throughput: 125 });
+        expect(resolveDataVolume({ type: "io2", sizeGib: 100, iops: 16000 })).toEqual({ type: "io2", sizeGib: 100, iops: 16000 });
+    });
+});
+
+describe("resolveSettings: defaults and warnings", () => {
+    test("defaults: 3 members, newest pinned 3.6, SSM delivery, TLS 1.2, ECDSA, SSM readiness", () => {
+        const s = resolveSettings(base);
+        expect(s.size).toBe(3);
+        expect(s.version.text).toBe("3.6.14");
+        expect(s.pinned).toBe(true);
+        expect(s.keyDelivery).toBe("ssm");
+        expect(s.tlsMinVersion).toBe("TLS1.2");
+        expect(s.keyAlgorithm).toBe("ECDSA");
+        expect(s.readinessMode).toBe("ssm");
+        expect(s.tuning).toEqual({
+            heartbeatIntervalMs: 100,
+            electionTimeoutMs: 1000,
+            quotaBackendBytes: 2 * 1024 ** 3,
+            autoCompactionMode: "periodic",
+            autoCompactionRetention: "0",
+            snapshotCount: 10000,
+        });
+        expect(s.warnings).toEqual([]);
+    });
+
+    test("snapshot count follows the version's own default", () => {
+        expect(resolveSettings(withArgs({ version: "3.5.30" })).tuning.snapshotCount).toBe(100000);
+    });
+
+    test("an even size is allowed, with a warning that it tolerates what size-1 does", () => {
+        const s = resolveSettings(withArgs({ size: 4 }));
+        expect(s.size).toBe(4);
+        expect(s.warnings).toContain("size 4: an even member count tolerates no more failures than 3 members (quorum 3 of 4, 1 failure(s) tolerated)");
+    });
+
+    test("3 members over 2 zones: warned that one zone takes quorum with it", () => {
+        const s = resolveSettings(withArgs({ subnetIds: ["subnet-a", "subnet-b"] }));
+        expect(s.warnings).toContain("3 members over 2 zone(s): losing one availability zone loses quorum; give at least 3 subnets in distinct zones");
+    });
+
+    test("an unpinned version with a mirror and checksum is accepted; 3.4 is warned as end of life", () => {
+        const s = resolveSettings(withArgs({ version: "3.4.23", binaryUrl: "file:///srv/etcd.tar.gz", binarySha256: "b".repeat(64) }));
+        expect(s.pinned).toBe(false);
+        expect(s.features.needsZapLogger).toBe(true);
+        expect(s.warnings).toContain("etcd 3.4.23: the 3.4 line is end of life; use 3.5 or 3.6");
+    });
+
+    test("world-open access only when asked for, and then warned", () => {
+        const s = resolveSettings(withArgs({ clientCidrs: ["0.0.0.0/0"], allowPublicAccess: true }));
+        expect(s.warnings).toContain("clientCidrs[0] 0.0.0.0/0: the port is open to the whole internet");
+    });
+
+    test("inline key delivery is warned about", () => {
+        expect(resolveSettings(withArgs({ keyDelivery: "inline" })).warnings.join("\n")).toContain("private keys travel in user-data");
+    });
+
+    test("IPv6 CIDRs are accepted", () => {
+        expect(() => resolveSettings(withArgs({ clientCidrs: ["2001:db8::/32"] }))).not.toThrow();
+    });
+});
+
+test("user-data over EC2's 16 KB limit is refused", () => {
+    expect(() => checkUserDataSize("etcd-0", "x".repeat(16384))).not.toThrow();
+    expect(() => checkUserDataSize("etcd-0", "x".repeat(16385))).toThrow(
+        'user-data of etcd-0: expected at most 16384 bytes (EC2\'s limit); shorten tags, CIDR lists or binaryUrl, got "16385 bytes"',
+    );
+});
