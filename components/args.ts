@@ -126,6 +126,12 @@ export interface EtcdClusterArgs {
     keyDelivery?: KeyDelivery;
     /** KMS key ARN for the SSM parameters and, unless `dataVolume.kmsKeyId` is set, the volumes. @default a key created for the cluster */
     kmsKeyArn?: pulumi.Input<string>;
+    /**
+     * Turn on etcd's own authentication once the cluster is healthy: the client certificate (CN "root") is
+     * the root user, each member's certificate a user with the root role; all certificate-only. Needs etcd
+     * 3.5 or later. @default false
+     */
+    auth?: boolean;
     /** Readiness check run by `pulumi up`. */
     readiness?: EtcdReadinessArgs;
     /** Tags added to every taggable resource. */

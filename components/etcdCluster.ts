@@ -224,6 +224,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
                         dataVolumeId: volumeId,
                         region: reg,
                         ssmKeyParameters: keyParameters && { serverKey: `/etcd/${clusterId}/${memberName}/server.key`, peerKey: `/etcd/${clusterId}/${memberName}/peer.key` },
+                        enableAuth: settings.auth && i === 0 ? { memberNames } : undefined,
                         tls: {
                             caCertPem: caPem,
                             serverCertPem: serverPem,

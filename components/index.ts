@@ -11,3 +11,4 @@ export * from "./render/systemdUnit";
 export * from "./render/bootScript";
 export * from "./render/cloudConfig";
 export * from "./render/memberUserData";
+export * from "./render/authBootstrap";

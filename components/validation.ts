@@ -67,6 +67,7 @@ export interface ClusterSettings {
     readinessMode: ReadinessMode;
     readinessTimeoutSeconds: number;
     tuning: ResolvedTuning;
+    auth: boolean;
     warnings: string[];
 }
 
@@ -203,6 +204,13 @@ export function resolveSettings(args: EtcdClusterArgs): ClusterSettings {
     }
 
     const tuning = resolveTuning(args, features.defaultSnapshotCount);
+    if (args.auth !== undefined && typeof args.auth !== "boolean") {
+        throw new EtcdClusterArgumentError("auth", "true or false", args.auth);
+    }
+    const auth = args.auth === true;
+    if (auth && !features.certificateOnlyUsers) {
+        throw new EtcdClusterArgumentError("auth", `false for etcd ${version.text} (certificate-only users need 3.5 or later)`, true);
+    }
 
     if (size % 2 === 0) {
         warnings.push(
@@ -246,6 +254,7 @@ export function resolveSettings(args: EtcdClusterArgs): ClusterSettings {
         readinessMode,
         readinessTimeoutSeconds,
         tuning,
+        auth,
         warnings,
     };
 }

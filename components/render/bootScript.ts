@@ -21,6 +21,8 @@ export interface BootScriptParams {
     region: string;
     /** Seconds to wait for the data volume to appear. */
     volumeWaitSeconds?: number;
+    /** Further units started (without blocking) once etcd has been started. */
+    unitsAfterEtcd?: string[];
 }
 
 /** Quotes a value for bash: single quotes, with embedded single quotes closed and escaped. */
@@ -165,7 +167,7 @@ start_etcd() {
   systemctl enable etcd.service
   # --no-block: etcd notifies systemd only after joining a quorum, which needs the other members.
   systemctl start --no-block etcd.service
-  log "etcd started; it reports ready once a quorum of members is up"
+${(p.unitsAfterEtcd ?? []).map((u) => `  systemctl enable ${shellQuote(u)}\n  systemctl start --no-block ${shellQuote(u)}\n`).join("")}  log "etcd started; it reports ready once a quorum of members is up"
 }
 
 main() {

@@ -1,6 +1,7 @@
 import { TlsMinVersion } from "../args";
 import { EtcdVersionFeatures, ReleaseArch } from "../releases";
 import { ResolvedTuning } from "../validation";
+import { authScriptPath, authUnitName, authUnitPath, renderAuthScript, renderAuthUnit } from "./authBootstrap";
 import { renderBootScript } from "./bootScript";
 import { CloudConfigFile, renderCloudConfig } from "./cloudConfig";
 import { MemberEndpoint, renderEtcdctlProfile, renderEtcdEnvironment } from "./etcdConfig";
@@ -35,6 +36,8 @@ export interface MemberUserDataParams {
     /** SSM parameter names of the member's keys, when keys are delivered through SSM. */
     ssmKeyParameters?: { serverKey: string; peerKey: string };
     tls: MemberTlsMaterial;
+    /** Enables etcd authentication from this member once the cluster is healthy (one member only). */
+    enableAuth?: { memberNames: string[] };
 }
 
 const file = (path: string, content: string, permissions = "0644", owner = "root:root"): CloudConfigFile => ({
@@ -72,10 +75,14 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
                           { name: p.ssmKeyParameters!.serverKey, path: memberPaths.serverKey },
                           { name: p.ssmKeyParameters!.peerKey, path: memberPaths.peerKey },
                       ],
+                unitsAfterEtcd: p.enableAuth ? [authUnitName] : [],
             }),
             "0755",
         ),
     ];
+    if (p.enableAuth) {
+        files.push(file(authScriptPath, renderAuthScript(p.enableAuth.memberNames), "0700"), file(authUnitPath, renderAuthUnit()));
+    }
     if (inline) {
         // Written root-only; the boot script hands them to the etcd user once it exists.
         files.push(file(memberPaths.serverKey, p.tls.serverKeyPem!, "0600"), file(memberPaths.peerKey, p.tls.peerKeyPem!, "0600"));

@@ -215,6 +215,19 @@ describe("cloud-config", () => {
         expect(doc.write_files).toEqual([{ path: "/tmp/x", owner: "root:root", permissions: "0644", content: hostile }]);
     });
 
+    test("auth: the first member enables it once healthy, through a oneshot unit started without blocking", () => {
+        const doc = parse(renderMemberUserData(params("3.5.30", { enableAuth: { memberNames: ["etcd-0", "etcd-1", "etcd-2"] } })));
+        const byPath = (p: string) => doc.write_files.find((f: { path: string }) => f.path === p);
+        const script = byPath("/usr/local/sbin/etcd-enable-auth");
+        expect(script.permissions).toBe("0700");
+        expect(script.content).toContain("readonly USERS=('root' 'etcd-0' 'etcd-1' 'etcd-2')");
+        expect(script.content).toContain('etcdctl user add "$user" --no-password');
+        expect(script.content.indexOf("endpoint health --cluster")).toBeLessThan(script.content.indexOf("etcdctl auth enable"));
+        expect(byPath("/etc/systemd/system/etcd-enable-auth.service").content).toContain("Type=oneshot");
+        expect(byPath(memberPaths.bootScript).content).toContain("systemctl start --no-block 'etcd-enable-auth.service'");
+        expect(parse(renderMemberUserData(params("3.5.30"))).write_files.map((f: { path: string }) => f.path)).not.toContain("/usr/local/sbin/etcd-enable-auth");
+    });
+
     test("deterministic: the same inputs render the same bytes", () => {
         expect(renderMemberUserData(params("3.5.30"))).toBe(renderMemberUserData(params("3.5.30")));
     });

@@ -58,6 +58,12 @@ describe("resolveSettings: bad arguments are refused with the argument and the a
         ],
         ["revision retention", { tuning: { autoCompactionMode: "revision", autoCompactionRetention: "1h" } }, 'tuning.autoCompactionRetention: expected a revision count such as "1000", got "1h"'],
         ["snapshot count", { tuning: { snapshotCount: 0 } }, "tuning.snapshotCount: expected an integer from 1 to 10000000, got 0"],
+        ["auth not a boolean", { auth: "yes" as never }, 'auth: expected true or false, got "yes"'],
+        [
+            "auth on 3.4",
+            { version: "3.4.23", binaryUrl: "file:///m/e.tgz", binarySha256: "a".repeat(64), auth: true },
+            "auth: expected false for etcd 3.4.23 (certificate-only users need 3.5 or later), got true",
+        ],
     ])("%s", (_, extra, message) => {
         let error: unknown;
         try {
