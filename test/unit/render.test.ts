@@ -7,42 +7,7 @@ import { MemberUserDataParams, renderMemberUserData } from "../../components/ren
 import { memberPaths } from "../../components/render/paths";
 import { renderSystemdUnit } from "../../components/render/systemdUnit";
 import { resolveSettings } from "../../components/validation";
-
-const members = [
-    { name: "etcd-0", ip: "10.0.1.10" },
-    { name: "etcd-1", ip: "10.0.2.10" },
-    { name: "etcd-2", ip: "10.0.3.10" },
-];
-const cert = (label: string) => `-----BEGIN CERTIFICATE-----\n${label}\n-----END CERTIFICATE-----\n`;
-const key = (label: string) => `-----BEGIN PRIVATE KEY-----\n${label}\n-----END PRIVATE KEY-----\n`;
-
-function params(version: string, extra: Partial<MemberUserDataParams> = {}): MemberUserDataParams {
-    const v = parseVersion(version)!;
-    const settings = resolveSettings({
-        vpcId: "vpc-1",
-        subnetIds: ["s-a", "s-b", "s-c"],
-        version,
-        ...(version.startsWith("3.4") ? { binaryUrl: "file:///mirror/etcd.tar.gz", binarySha256: "c".repeat(64) } : {}),
-    });
-    return {
-        member: members[0],
-        members,
-        clusterToken: "etcd-1a2b3c4d",
-        version,
-        features: versionFeatures(v),
-        arch: "amd64",
-        tuning: settings.tuning,
-        tlsMinVersion: "TLS1.2",
-        metricsOnMemberAddress: false,
-        releaseUrl: `https://github.com/etcd-io/etcd/releases/download/v${version}/etcd-v${version}-linux-amd64.tar.gz`,
-        releaseSha256: "f".repeat(64),
-        dataVolumeId: "vol-0abc123",
-        region: "eu-west-1",
-        ssmKeyParameters: { serverKey: "/etcd/c/etcd-0/server.key", peerKey: "/etcd/c/etcd-0/peer.key" },
-        tls: { caCertPem: cert("CA"), serverCertPem: cert("SERVER"), peerCertPem: cert("PEER") },
-        ...extra,
-    };
-}
+import { fakeCertPem as cert, fakeKeyPem as key, fixtureMembers as members, memberParams as params } from "../helpers/memberParams";
 
 const envOf = (text: string) =>
     Object.fromEntries(

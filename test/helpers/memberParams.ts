@@ -1,0 +1,43 @@
+import { parseVersion, versionFeatures } from "../../components/releases";
+import { MemberUserDataParams } from "../../components/render/memberUserData";
+import { resolveSettings } from "../../components/validation";
+
+/** Three members in three subnets: the plain values a rendered member configuration depends on. */
+export const fixtureMembers = [
+    { name: "etcd-0", ip: "10.0.1.10" },
+    { name: "etcd-1", ip: "10.0.2.10" },
+    { name: "etcd-2", ip: "10.0.3.10" },
+];
+
+export const fakeCertPem = (label: string) => `-----BEGIN CERTIFICATE-----\n${label}\n-----END CERTIFICATE-----\n`;
+export const fakeKeyPem = (label: string) => `-----BEGIN PRIVATE KEY-----\n${label}\n-----END PRIVATE KEY-----\n`;
+
+/** The first member's user-data parameters for `version`, with SSM key delivery unless `extra` says otherwise. */
+export function memberParams(version: string, extra: Partial<MemberUserDataParams> = {}): MemberUserDataParams {
+    const v = parseVersion(version)!;
+    const mirrored = version.startsWith("3.4") || version === "3.5.30";
+    const settings = resolveSettings({
+        vpcId: "vpc-1",
+        subnetIds: ["s-a", "s-b", "s-c"],
+        version,
+        ...(mirrored ? { binaryUrl: "file:///mirror/etcd.tar.gz", binarySha256: "c".repeat(64) } : {}),
+    });
+    return {
+        member: fixtureMembers[0],
+        members: fixtureMembers,
+        clusterToken: "etcd-1a2b3c4d",
+        version,
+        features: versionFeatures(v),
+        arch: "amd64",
+        tuning: settings.tuning,
+        tlsMinVersion: "TLS1.2",
+        metricsOnMemberAddress: false,
+        releaseUrl: `https://github.com/etcd-io/etcd/releases/download/v${version}/etcd-v${version}-linux-amd64.tar.gz`,
+        releaseSha256: "f".repeat(64),
+        dataVolumeId: "vol-0abc123",
+        region: "eu-west-1",
+        ssmKeyParameters: { serverKey: "/etcd/c/etcd-0/server.key", peerKey: "/etcd/c/etcd-0/peer.key" },
+        tls: { caCertPem: fakeCertPem("CA"), serverCertPem: fakeCertPem("SERVER"), peerCertPem: fakeCertPem("PEER") },
+        ...extra,
+    };
+}
