@@ -63,6 +63,7 @@ const cluster = new EtcdCluster("etcd", {
     binaryUrl: config.get("binaryUrl"),
     binarySha256: config.get("binarySha256"),
     readiness: { mode: config.get<ReadinessMode>("readinessMode") },
+    auth: config.getBoolean("auth"),
     tags: { "pulumi:stack": pulumi.getStack() },
 });
 

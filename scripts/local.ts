@@ -1,0 +1,121 @@
+// `npm run local`: boots the example stack's etcd cluster on this machine from its exact user-data, with
+// local stand-ins for AWS only. `npm run local -- --down` stops it and removes its files.
+import { join } from "path";
+import { down, endpointStates, loadCluster, up, waitHealthy } from "./lib/localCluster";
+import { renderLocalPlan } from "./lib/localRender";
+import { findRelease } from "./lib/localRelease";
+import { spawnSync } from "child_process";
+
+const usage = `usage: npm run local -- [--size N] [--zones N] [--etcd-version V] [--etcd-dir DIR] [--name NAME] [--network-index K] [--auth] [--json]
+       npm run local -- --down [--name NAME]`;
+
+interface CliOptions {
+    down: boolean;
+    json: boolean;
+    auth: boolean;
+    size: number;
+    zones: number;
+    name: string;
+    networkIndex: number;
+    etcdVersion?: string;
+    etcdDir?: string;
+}
+
+function parseArgs(argv: string[]): CliOptions {
+    const o: CliOptions = { down: false, json: false, auth: false, size: 3, zones: 3, name: "local", networkIndex: 0 };
+    const value = (i: number) => {
+        if (argv[i + 1] === undefined) throw new Error(`${argv[i]} needs a value\n${usage}`);
+        return argv[i + 1];
+    };
+    const integer = (flag: string, text: string, min: number, max: number) => {
+        const n = Number(text);
+        if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${flag}: expected an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
+        return n;
+    };
+    for (let i = 0; i < argv.length; i++) {
+        switch (argv[i]) {
+            case "--down": o.down = true; break;
+            case "--json": o.json = true; break;
+            case "--auth": o.auth = true; break;
+            case "--size": o.size = integer("--size", value(i++), 1, 9); break;
+            case "--zones": o.zones = integer("--zones", value(i++), 1, 4); break;
+            case "--name": o.name = value(i++); break;
+            case "--network-index": o.networkIndex = integer("--network-index", value(i++), 0, 255); break;
+            case "--etcd-version": o.etcdVersion = value(i++); break;
+            case "--etcd-dir": o.etcdDir = value(i++); break;
+            case "-h": case "--help": console.log(usage); process.exit(0); break;
+            default: throw new Error(`unknown option ${argv[i]}\n${usage}`);
+        }
+    }
+    return o;
+}
+
+function table(rows: string[][]): string {
+    const widths = rows[0].map((_, col) => Math.max(...rows.map((r) => r[col].length)));
+    return rows.map((r) => r.map((cell, col) => cell.padEnd(widths[col])).join("  ").trimEnd()).join("\n");
+}
+
+async function main(): Promise<void> {
+    const o = parseArgs(process.argv.slice(2));
+    if (process.getuid?.() !== 0) {
+        throw new Error("npm run local needs root: it creates network namespaces, loop devices and mounts");
+    }
+    if (o.down) {
+        console.log(down(o.name) ? `local cluster ${o.name} stopped and removed` : `no local cluster named ${o.name}`);
+        return;
+    }
+    const log = (message: string) => console.error(`[local ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
+    const started = Date.now();
+    const mirrorDir = join(__dirname, "..", ".cache", "etcd-mirror");
+    const release = findRelease({ mirrorDir, version: o.etcdVersion, etcdDir: o.etcdDir });
+    log(`etcd ${release.version}: ${release.tarball} (sha256 ${release.sha256.slice(0, 12)}...)`);
+    const networkPrefix = `10.213.${o.networkIndex}`;
+    log(`rendering the example stack under mocks: ${o.size} members over ${o.zones} zones, real TLS material`);
+    const plan = await renderLocalPlan({
+        size: o.size,
+        zones: o.zones,
+        version: release.version,
+        binaryUrl: `file:///run/etcd-mirror/${release.tarball}`,
+        binarySha256: release.sha256,
+        networkPrefix,
+        auth: o.auth,
+        stack: o.name,
+    });
+    for (const w of plan.warnings) log(`warning: ${w}`);
+    if (loadCluster(o.name)) {
+        log(`replacing the running local cluster ${o.name}`);
+    }
+    const cluster = up(plan, { name: o.name, networkPrefix, mirrorDir, tarball: release.tarball, progress: log });
+    log("waiting for every member to report healthy");
+    const ms = waitHealthy(cluster, 120000);
+    log(`healthy ${ms} ms after the last boot command`);
+
+    // The same readiness gate `pulumi up` runs, with the environment the component gave it.
+    const gate = spawnSync("bash", ["-c", plan.gate.script], { env: { ...process.env, ...plan.gate.environment, PATH: `${join(cluster.dir, "bin")}:${process.env.PATH}` }, encoding: "utf8" });
+    log(`readiness gate: ${gate.status === 0 ? "passed" : `FAILED (exit ${gate.status}): ${gate.stderr.trim()}`}`);
+
+    const states = endpointStates(cluster);
+    const etcdctlLine = `${cluster.etcdctl} --endpoints=${cluster.clientEndpoints.join(",")} --cacert=${cluster.caFile} --cert=${cluster.certFile} --key=${cluster.keyFile} endpoint health`;
+    if (o.json) {
+        console.log(JSON.stringify({ cluster, states, gate: { status: gate.status, stderr: gate.stderr }, etcdctl: etcdctlLine, faultTolerance: plan.faultTolerance }, null, 2));
+    } else {
+        console.log(
+            table([
+                ["member", "address", "zone", "role", "health"],
+                ...cluster.members.map((m, i) => [m.name, m.ip, m.zone, states[i].leader ? "leader" : "follower", states[i].healthy ? "healthy" : `unhealthy: ${states[i].detail}`]),
+            ]),
+        );
+        console.log(`\nclient endpoints: ${cluster.clientEndpoints.join(",")}`);
+        console.log(`fault tolerance: ${plan.faultTolerance.members} member(s), ${plan.faultTolerance.zones} zone(s)`);
+        console.log(`\n${etcdctlLine}\n`);
+        console.log(`stop and remove: npm run local -- --down${o.name === "local" ? "" : ` --name ${o.name}`}`);
+    }
+    if (gate.status !== 0 || states.some((s) => !s.healthy)) {
+        process.exitCode = 1;
+    }
+}
+
+main().catch((e: Error) => {
+    console.error(`npm run local: ${e.message}`);
+    process.exit(1);
+});
