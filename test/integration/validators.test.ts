@@ -86,7 +86,7 @@ describe("shellcheck", () => {
         }
     });
 
-    test.each(["scripts/etcd-health-gate.sh", "scripts/install-test-deps.sh", "scripts/run-tests.sh", "scripts/generate-release-table.sh", ".ci/run"])(
+    test.each(["scripts/etcd-health-gate.sh", "scripts/install-test-deps.sh", "scripts/run-tests.sh", "scripts/generate-release-table.sh", "scripts/local/member-sandbox.sh", "scripts/local/systemctl.sh", "scripts/local/aws-ssm.sh", ".ci/run"])(
         "%s passes",
         (path) => {
             const r = shellcheck(join(repo, path));

@@ -1,0 +1,34 @@
+import { spawnSync } from "child_process";
+import { join } from "path";
+import { LocalCluster } from "../../scripts/lib/localCluster";
+
+const repo = join(__dirname, "..", "..");
+
+export interface BootOptions {
+    name: string;
+    networkIndex: number;
+    version: string;
+    size?: number;
+    zones?: number;
+}
+
+/**
+ * Boots a local cluster with `npm run local`'s own entry point (in a child process: the rendering installs
+ * process-wide Pulumi mocks) and returns it once every member reports healthy.
+ */
+export function bootLocalCluster(o: BootOptions): LocalCluster {
+    const args = [
+        join(repo, "scripts", "local.ts"),
+        "--json",
+        "--name", o.name,
+        "--network-index", String(o.networkIndex),
+        "--etcd-version", o.version,
+        "--size", String(o.size ?? 3),
+        "--zones", String(o.zones ?? 3),
+    ];
+    const r = spawnSync(join(repo, "node_modules", ".bin", "ts-node"), ["--transpile-only", ...args], { cwd: repo, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    if (r.status !== 0) {
+        throw new Error(`local cluster ${o.name} did not come up (exit ${r.status}):\n${r.stderr}`);
+    }
+    return JSON.parse(r.stdout).cluster as LocalCluster;
+}
