@@ -6,12 +6,13 @@ import { renderLocalPlan } from "./lib/localRender";
 import { findRelease } from "./lib/localRelease";
 import { spawnSync } from "child_process";
 
-const usage = `usage: npm run local -- [--size N] [--zones N] [--etcd-version V] [--etcd-dir DIR] [--name NAME] [--network-index K] [--auth] [--json]
+const usage = `usage: npm run local -- [--size N] [--zones N] [--etcd-version V] [--etcd-dir DIR] [--name NAME] [--network-index K] [--auth] [--json] [--plan-only]
        npm run local -- --down [--name NAME]`;
 
 interface CliOptions {
     down: boolean;
     json: boolean;
+    planOnly: boolean;
     auth: boolean;
     size: number;
     zones: number;
@@ -22,7 +23,7 @@ interface CliOptions {
 }
 
 function parseArgs(argv: string[]): CliOptions {
-    const o: CliOptions = { down: false, json: false, auth: false, size: 3, zones: 3, name: "local", networkIndex: 0 };
+    const o: CliOptions = { down: false, json: false, planOnly: false, auth: false, size: 3, zones: 3, name: "local", networkIndex: 0 };
     const value = (i: number) => {
         if (argv[i + 1] === undefined) throw new Error(`${argv[i]} needs a value\n${usage}`);
         return argv[i + 1];
@@ -36,6 +37,7 @@ function parseArgs(argv: string[]): CliOptions {
         switch (argv[i]) {
             case "--down": o.down = true; break;
             case "--json": o.json = true; break;
+            case "--plan-only": o.planOnly = true; break;
             case "--auth": o.auth = true; break;
             case "--size": o.size = integer("--size", value(i++), 1, 9); break;
             case "--zones": o.zones = integer("--zones", value(i++), 1, 4); break;
@@ -82,6 +84,11 @@ async function main(): Promise<void> {
         stack: o.name,
     });
     for (const w of plan.warnings) log(`warning: ${w}`);
+    if (o.planOnly) {
+        // What the members would receive (it holds the private keys): for tests that boot members themselves.
+        console.log(JSON.stringify({ plan, release, networkPrefix }, null, 2));
+        return;
+    }
     if (loadCluster(o.name)) {
         log(`replacing the running local cluster ${o.name}`);
     }

@@ -1,6 +1,8 @@
 import { spawnSync } from "child_process";
 import { join } from "path";
 import { LocalCluster } from "../../scripts/lib/localCluster";
+import { LocalPlan } from "../../scripts/lib/localRender";
+import { LocalRelease } from "../../scripts/lib/localRelease";
 
 const repo = join(__dirname, "..", "..");
 
@@ -10,6 +12,7 @@ export interface BootOptions {
     version: string;
     size?: number;
     zones?: number;
+    auth?: boolean;
 }
 
 /**
@@ -17,18 +20,29 @@ export interface BootOptions {
  * process-wide Pulumi mocks) and returns it once every member reports healthy.
  */
 export function bootLocalCluster(o: BootOptions): LocalCluster {
+    return JSON.parse(runLocal(o, [])).cluster as LocalCluster;
+}
+
+/** The rendered plan only (user-data, parameters, client credentials), without booting anything. */
+export function renderLocalCluster(o: BootOptions): { plan: LocalPlan; release: LocalRelease; networkPrefix: string } {
+    return JSON.parse(runLocal(o, ["--plan-only"]));
+}
+
+function runLocal(o: BootOptions, extra: string[]): string {
     const args = [
         join(repo, "scripts", "local.ts"),
+        ...extra,
         "--json",
         "--name", o.name,
         "--network-index", String(o.networkIndex),
         "--etcd-version", o.version,
         "--size", String(o.size ?? 3),
         "--zones", String(o.zones ?? 3),
+        ...(o.auth ? ["--auth"] : []),
     ];
     const r = spawnSync(join(repo, "node_modules", ".bin", "ts-node"), ["--transpile-only", ...args], { cwd: repo, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
     if (r.status !== 0) {
         throw new Error(`local cluster ${o.name} did not come up (exit ${r.status}):\n${r.stderr}`);
     }
-    return JSON.parse(r.stdout).cluster as LocalCluster;
+    return r.stdout;
 }

@@ -151,6 +151,16 @@ describe.each(versions)("etcd %s: 3 members from the rendered user-data", (versi
         });
     });
 
+    test("on every member, `etcdctl endpoint health --cluster` works as is with the environment the boot leaves", () => {
+        c.members.forEach((_, i) => {
+            const r = inMember(c, i, ["bash", "-c", ". /etc/profile.d/etcdctl.sh && etcdctl endpoint health --cluster"]);
+            expect(r.status).toBe(0);
+            for (const endpoint of c.clientEndpoints) {
+                expect(r.stdout + r.stderr).toContain(`${endpoint} is healthy`);
+            }
+        });
+    });
+
     test("the readiness gate script reports the running cluster healthy", () => {
         const r = gate(c, 30);
         expect(r.stderr).toMatch(/healthy/);
