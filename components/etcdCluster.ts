@@ -280,11 +280,15 @@ export class EtcdCluster extends pulumi.ComponentResource {
                         create: `echo "etcd member ${memberName} launched"`,
                         update: gateScript,
                         interpreter: ["/bin/bash", "-c"],
-                        environment: pulumi.all([gateEnvironment([instance.id]), userData]).apply(([env, ud]): Record<string, string> => ({
-                            ...env,
-                            ETCD_GATE_MEMBER: memberName,
-                            ETCD_GATE_USER_DATA_SHA256: sha256(ud),
-                        })),
+                        // Whatever replaces or restarts this member changes this environment, so the gate's update
+                        // (the health wait) runs before the next member is touched.
+                        environment: pulumi
+                            .all([gateEnvironment([instance.id]), userData, instanceType, args.ami ?? ""])
+                            .apply(([env, ud, type, explicitAmi]): Record<string, string> => ({
+                                ...env,
+                                ETCD_GATE_MEMBER: memberName,
+                                ETCD_GATE_MEMBER_REVISION: sha256(JSON.stringify({ userData: sha256(ud), instanceType: type, ami: explicitAmi })),
+                            })),
                     },
                     { parent: this, dependsOn: [attachment] },
                 );
