@@ -99,6 +99,80 @@ function oneOf<T extends string>(argument: string, value: unknown, accepted: rea
     return value as T;
 }
 
+/** AWS identifier shapes, checked when the value is a plain string (outputs are AWS's own, already valid). */
+const identifierShapes = {
+    vpcId: [/^vpc-[0-9a-zA-Z]+$/, 'a VPC id such as "vpc-0123456789abcdef0"'],
+    subnetId: [/^subnet-[0-9a-zA-Z-]+$/, 'a subnet id such as "subnet-0123456789abcdef0"'],
+    securityGroupId: [/^sg-[0-9a-zA-Z]+$/, 'a security group id such as "sg-0123456789abcdef0"'],
+    ami: [/^ami-[0-9a-f]{8,17}$/, 'an AMI id such as "ami-0123456789abcdef0"'],
+    instanceType: [/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an EC2 instance type such as "m7i.large"'],
+    kmsKeyArn: [/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-zA-Z-]+$/, "a KMS key ARN such as \"arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab\""],
+    kmsKeyId: [
+        /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[0-9a-zA-Z/_-]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias\/[0-9a-zA-Z/_-]+)$/,
+        "a KMS key id, key ARN, alias name or alias ARN",
+    ],
+} as const;
+
+function checkIdentifier(argument: string, value: unknown, shape: keyof typeof identifierShapes): void {
+    const [pattern, accepted] = identifierShapes[shape];
+    if (typeof value === "string" && !pattern.test(value)) {
+        throw new EtcdClusterArgumentError(argument, accepted, value);
+    }
+    if (value !== undefined && typeof value !== "string" && !pulumi.Output.isInstance(value) && !(value instanceof Promise)) {
+        throw new EtcdClusterArgumentError(argument, accepted, value);
+    }
+}
+
+const pemBlock = (label: RegExp) => new RegExp(`^\\s*-----BEGIN ${label.source}-----\\n[\\s\\S]+\\n-----END ${label.source}-----\\s*$`);
+
+/** Ids, ARNs, tags, the CA and flags whose plain values reach AWS or rendered text. */
+function checkPlainIdentifiers(args: EtcdClusterArgs): void {
+    checkIdentifier("vpcId", args.vpcId, "vpcId");
+    args.subnetIds.forEach((id, i) => checkIdentifier(`subnetIds[${i}]`, id, "subnetId"));
+    if (typeof args.subnetIds[0] === "string") {
+        const seen = new Set<unknown>();
+        args.subnetIds.forEach((id, i) => {
+            if (typeof id === "string" && seen.has(id)) {
+                throw new EtcdClusterArgumentError(`subnetIds[${i}]`, "distinct subnets, one per availability zone", id);
+            }
+            seen.add(id);
+        });
+    }
+    if (args.clientSecurityGroupIds !== undefined && !Array.isArray(args.clientSecurityGroupIds)) {
+        throw new EtcdClusterArgumentError("clientSecurityGroupIds", 'a list of security group ids such as "sg-0123456789abcdef0"', args.clientSecurityGroupIds);
+    }
+    (args.clientSecurityGroupIds ?? []).forEach((id, i) => checkIdentifier(`clientSecurityGroupIds[${i}]`, id, "securityGroupId"));
+    checkIdentifier("ami", args.ami, "ami");
+    checkIdentifier("instanceType", args.instanceType, "instanceType");
+    checkIdentifier("kmsKeyArn", args.kmsKeyArn, "kmsKeyArn");
+    checkIdentifier("dataVolume.kmsKeyId", args.dataVolume?.kmsKeyId, "kmsKeyId");
+    if (args.allowPublicAccess !== undefined && typeof args.allowPublicAccess !== "boolean") {
+        throw new EtcdClusterArgumentError("allowPublicAccess", "true or false", args.allowPublicAccess);
+    }
+    if (args.ca !== undefined) {
+        if (typeof args.ca.certPem === "string" && !pemBlock(/CERTIFICATE/).test(args.ca.certPem)) {
+            throw new EtcdClusterArgumentError("ca.certPem", "a PEM certificate (-----BEGIN CERTIFICATE-----)", "not a PEM certificate");
+        }
+        if (typeof args.ca.privateKeyPem === "string" && !pemBlock(/(EC |RSA )?PRIVATE KEY/).test(args.ca.privateKeyPem)) {
+            // The value itself is never echoed: it may be a key.
+            throw new EtcdClusterArgumentError("ca.privateKeyPem", "a PEM private key (PKCS#8, EC or RSA)", "not a PEM private key");
+        }
+    }
+    const tags = args.tags;
+    if (tags !== undefined && tags !== null && typeof tags === "object" && !pulumi.Output.isInstance(tags)) {
+        for (const [key, value] of Object.entries(tags)) {
+            if (key.length < 1 || key.length > 128 || key.toLowerCase().startsWith("aws:") || !/^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u.test(key)) {
+                throw new EtcdClusterArgumentError("tags", "keys of 1 to 128 letters, digits, spaces and _ . : / = + - @, not starting with aws:", key);
+            }
+            if (typeof value === "string" && (value.length > 256 || !/^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$/u.test(value))) {
+                throw new EtcdClusterArgumentError(`tags.${key}`, "a value of up to 256 letters, digits, spaces and _ . : / = + - @", value);
+            }
+        }
+    } else if (tags !== undefined && (tags === null || typeof tags !== "object")) {
+        throw new EtcdClusterArgumentError("tags", "a map of tag names to values", tags);
+    }
+}
+
 function integerIn(argument: string, value: unknown, min: number, max: number, fallback?: number): number {
     if (value === undefined && fallback !== undefined) {
         return fallback;
@@ -226,6 +300,8 @@ export function resolveSettings(args: EtcdClusterArgs): ClusterSettings {
     if (size === 1) {
         warnings.push("size 1: a single member tolerates no failure; use 3 or 5 members in production");
     }
+
+    checkPlainIdentifiers(args);
 
     for (const [argument, cidrs] of [
         ["clientCidrs", args.clientCidrs],

@@ -18,7 +18,7 @@ export function memberParams(version: string, extra: Partial<MemberUserDataParam
     const mirrored = version.startsWith("3.4") || version === "3.5.30";
     const settings = resolveSettings({
         vpcId: "vpc-1",
-        subnetIds: ["s-a", "s-b", "s-c"],
+        subnetIds: ["subnet-a", "subnet-b", "subnet-c"],
         version,
         ...(mirrored ? { binaryUrl: "file:///mirror/etcd.tar.gz", binarySha256: "c".repeat(64) } : {}),
     });
