@@ -161,7 +161,10 @@ export class StackMocks implements pulumi.runtime.Mocks {
             replaceOnChanges: [],
             custom: args.custom ?? true,
         };
-        this.resources.push({ ...meta, urn: `urn:pulumi:mock::mock::${args.type}::${args.name}`, id: id ?? "", inputs: args.inputs, outputs: state });
+        // The URN the engine gives it (as other resources' dependsOn name it): parent type chain, type, name.
+        const parentType = meta.parent ? meta.parent.split("::")[2] : undefined;
+        const urn = `urn:pulumi:${pulumi.getStack()}::${pulumi.getProject()}::${parentType ? `${parentType}$` : ""}${args.type}::${args.name}`;
+        this.resources.push({ ...meta, urn, id: id ?? "", inputs: args.inputs, outputs: state });
         return { id, state };
     }
 
