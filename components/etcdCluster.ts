@@ -76,9 +76,10 @@ export class EtcdCluster extends pulumi.ComponentResource {
     public readonly faultTolerance: pulumi.Output<EtcdFaultTolerance>;
 
     constructor(name: string, args: EtcdClusterArgs, opts?: pulumi.ComponentResourceOptions) {
-        super(etcdClusterType, name, {}, opts);
+        // Validated before anything is registered, the component itself included.
         const settings = resolveSettings(args);
         resolvePlainDataVolume(args);
+        super(etcdClusterType, name, {}, opts);
         for (const warning of settings.warnings) {
             pulumi.log.warn(warning, this);
         }

@@ -319,9 +319,10 @@ describe("bad arguments fail before anything is created", () => {
         ["size", { size: 11 }, "size: expected an integer from 1 to 9, got 11"],
         ["clientCidrs", { clientCidrs: ["0.0.0.0/0"] }, 'clientCidrs[0]: expected a CIDR block narrower than the whole internet (set allowPublicAccess to open it), got "0.0.0.0/0"'],
         ["dataVolume", { dataVolume: { type: "io2" as const } }, "dataVolume.iops: expected an integer from 100 to 32000 (required for io2), got undefined"],
-    ])("%s", (_, extra, message) => {
+    ])("%s", async (_, extra, message) => {
         const name = `bad-${Object.keys(extra)[0].toLowerCase()}`;
         expect(() => new EtcdCluster(name, { ...base, ...extra })).toThrow(message);
+        await settled(mocks, 5);
         expect(mocks.resources.filter((r) => r.name.startsWith(name))).toEqual([]);
     });
 });
