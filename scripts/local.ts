@@ -92,7 +92,9 @@ async function main(): Promise<void> {
     if (loadCluster(o.name)) {
         log(`replacing the running local cluster ${o.name}`);
     }
+    const bootStarted = Date.now();
     const cluster = up(plan, { name: o.name, networkPrefix, mirrorDir, tarball: release.tarball, progress: log });
+    const bootMs = Date.now() - bootStarted;
     log("waiting for every member to report healthy");
     const ms = waitHealthy(cluster, 120000);
     log(`healthy ${ms} ms after the last boot command`);
@@ -104,7 +106,7 @@ async function main(): Promise<void> {
     const states = endpointStates(cluster);
     const etcdctlLine = `${cluster.etcdctl} --endpoints=${cluster.clientEndpoints.join(",")} --cacert=${cluster.caFile} --cert=${cluster.certFile} --key=${cluster.keyFile} endpoint health`;
     if (o.json) {
-        console.log(JSON.stringify({ cluster, states, gate: { status: gate.status, stderr: gate.stderr }, etcdctl: etcdctlLine, faultTolerance: plan.faultTolerance }, null, 2));
+        console.log(JSON.stringify({ cluster, states, timings: { bootMs, healthyAfterLastBootMs: ms }, gate: { status: gate.status, stderr: gate.stderr }, etcdctl: etcdctlLine, faultTolerance: plan.faultTolerance }, null, 2));
     } else {
         console.log(
             table([
