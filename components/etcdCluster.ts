@@ -190,11 +190,25 @@ export class EtcdCluster extends pulumi.ComponentResource {
             const keyParameters =
                 settings.keyDelivery === "ssm"
                     ? {
-                          serverKey: this.keyParameter(`${name}-member-${i}-server-key`, `/etcd/${clusterId}/${memberName}/server.key`, server, kmsKeyArn, tags),
+                          serverKey: this.keyParameter(
+                              `${name}-member-${i}-server-key`,
+                              `/etcd/${clusterId}/${memberName}/server.key`,
+                              server,
+                              kmsKeyArn,
+                              tags,
+                          ),
                           peerKey: this.keyParameter(`${name}-member-${i}-peer-key`, `/etcd/${clusterId}/${memberName}/peer.key`, peer, kmsKeyArn, tags),
                       }
                     : undefined;
-            const profile = this.instanceProfile(name, i, settings, partition, kmsKeyArn, keyParameters && [keyParameters.serverKey, keyParameters.peerKey], tags);
+            const profile = this.instanceProfile(
+                name,
+                i,
+                settings,
+                partition,
+                kmsKeyArn,
+                keyParameters && [keyParameters.serverKey, keyParameters.peerKey],
+                tags,
+            );
 
             const userData = pulumi
                 .output({
@@ -224,7 +238,10 @@ export class EtcdCluster extends pulumi.ComponentResource {
                         releaseSha256: rel.sha256,
                         dataVolumeId: volumeId,
                         region: reg,
-                        ssmKeyParameters: keyParameters && { serverKey: `/etcd/${clusterId}/${memberName}/server.key`, peerKey: `/etcd/${clusterId}/${memberName}/peer.key` },
+                        ssmKeyParameters: keyParameters && {
+                            serverKey: `/etcd/${clusterId}/${memberName}/server.key`,
+                            peerKey: `/etcd/${clusterId}/${memberName}/peer.key`,
+                        },
                         enableAuth: settings.auth && i === 0 ? { memberNames } : undefined,
                         tls: {
                             caCertPem: caPem,
@@ -258,7 +275,11 @@ export class EtcdCluster extends pulumi.ComponentResource {
                     parent: this,
                     // The fixed interface can belong to one instance only: the old one goes first.
                     deleteBeforeReplace: true,
-                    dependsOn: [...(previous ? [previous] : []), ...(keyParameters ? [keyParameters.serverKey, keyParameters.peerKey] : []), ...(profile ? [profile] : [])],
+                    dependsOn: [
+                        ...(previous ? [previous] : []),
+                        ...(keyParameters ? [keyParameters.serverKey, keyParameters.peerKey] : []),
+                        ...(profile ? [profile] : []),
+                    ],
                     // The default AMI is looked up anew each run: a newer image must not replace running members.
                     ignoreChanges: args.ami ? [] : ["ami"],
                 },

@@ -10,10 +10,7 @@ export const healthGateScriptName = "etcd-health-gate.sh";
  * scripts/ beside components/ in the repository and beside bin/ in the published package.
  */
 export function healthGateScript(): string {
-    const candidates = [
-        path.resolve(__dirname, "..", "scripts", healthGateScriptName),
-        path.resolve(__dirname, "..", "..", "scripts", healthGateScriptName),
-    ];
+    const candidates = [path.resolve(__dirname, "..", "scripts", healthGateScriptName), path.resolve(__dirname, "..", "..", "scripts", healthGateScriptName)];
     for (const candidate of candidates) {
         if (fs.existsSync(candidate)) {
             return fs.readFileSync(candidate, "utf8");

@@ -56,11 +56,7 @@ export interface IssuedCertificate {
 }
 
 function privateKey(name: string, algorithm: KeyAlgorithm, opts: pulumi.CustomResourceOptions): tls.PrivateKey {
-    return new tls.PrivateKey(
-        name,
-        algorithm === "ECDSA" ? { algorithm: "ECDSA", ecdsaCurve: "P256" } : { algorithm: "RSA", rsaBits: 2048 },
-        opts,
-    );
+    return new tls.PrivateKey(name, algorithm === "ECDSA" ? { algorithm: "ECDSA", ecdsaCurve: "P256" } : { algorithm: "RSA", rsaBits: 2048 }, opts);
 }
 
 /** The cluster's own CA (CIS 2.7: unique to etcd), or the caller's. */

@@ -1,13 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import {
-    AutoCompactionMode,
-    DataVolumeType,
-    EtcdClusterArgs,
-    KeyAlgorithm,
-    KeyDelivery,
-    ReadinessMode,
-    TlsMinVersion,
-} from "./args";
+import { AutoCompactionMode, DataVolumeType, EtcdClusterArgs, KeyAlgorithm, KeyDelivery, ReadinessMode, TlsMinVersion } from "./args";
 import { faultTolerance, quorum } from "./placement";
 import {
     defaultVersion,
@@ -106,7 +98,10 @@ const identifierShapes = {
     securityGroupId: [/^sg-[0-9a-zA-Z]+$/, 'a security group id such as "sg-0123456789abcdef0"'],
     ami: [/^ami-[0-9a-f]{8,17}$/, 'an AMI id such as "ami-0123456789abcdef0"'],
     instanceType: [/^[a-z][a-z0-9-]*\.[a-z0-9]+$/, 'an EC2 instance type such as "m7i.large"'],
-    kmsKeyArn: [/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-zA-Z-]+$/, "a KMS key ARN such as \"arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab\""],
+    kmsKeyArn: [
+        /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-zA-Z-]+$/,
+        'a KMS key ARN such as "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"',
+    ],
     kmsKeyId: [
         /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[0-9a-zA-Z/_-]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias\/[0-9a-zA-Z/_-]+)$/,
         "a KMS key id, key ARN, alias name or alias ARN",
@@ -139,7 +134,11 @@ function checkPlainIdentifiers(args: EtcdClusterArgs): void {
         });
     }
     if (args.clientSecurityGroupIds !== undefined && !Array.isArray(args.clientSecurityGroupIds)) {
-        throw new EtcdClusterArgumentError("clientSecurityGroupIds", 'a list of security group ids such as "sg-0123456789abcdef0"', args.clientSecurityGroupIds);
+        throw new EtcdClusterArgumentError(
+            "clientSecurityGroupIds",
+            'a list of security group ids such as "sg-0123456789abcdef0"',
+            args.clientSecurityGroupIds,
+        );
     }
     (args.clientSecurityGroupIds ?? []).forEach((id, i) => checkIdentifier(`clientSecurityGroupIds[${i}]`, id, "securityGroupId"));
     checkIdentifier("ami", args.ami, "ami");
@@ -194,7 +193,7 @@ export function resolveSettings(args: EtcdClusterArgs): ClusterSettings {
         throw new EtcdClusterArgumentError("args", "an object with vpcId and subnetIds", args);
     }
     if (args.vpcId === undefined || args.vpcId === "") {
-        throw new EtcdClusterArgumentError("vpcId", "a VPC id such as \"vpc-0123456789abcdef0\"", args.vpcId);
+        throw new EtcdClusterArgumentError("vpcId", 'a VPC id such as "vpc-0123456789abcdef0"', args.vpcId);
     }
     if (!Array.isArray(args.subnetIds) || args.subnetIds.length === 0) {
         throw new EtcdClusterArgumentError("subnetIds", "a list of 1 or more subnet ids, one per availability zone", args.subnetIds);
@@ -247,7 +246,7 @@ export function resolveSettings(args: EtcdClusterArgs): ClusterSettings {
     const keyDelivery = oneOf<KeyDelivery>("keyDelivery", args.keyDelivery, ["ssm", "inline"], "ssm");
     if (keyDelivery === "inline") {
         warnings.push(
-            "keyDelivery \"inline\": private keys travel in user-data, readable through instance metadata and by principals allowed ec2:DescribeInstanceAttribute",
+            'keyDelivery "inline": private keys travel in user-data, readable through instance metadata and by principals allowed ec2:DescribeInstanceAttribute',
         );
     }
     const tlsArgs = args.tls ?? {};
@@ -274,7 +273,7 @@ export function resolveSettings(args: EtcdClusterArgs): ClusterSettings {
         900,
     );
     if (readinessMode === "none") {
-        warnings.push("readiness.mode \"none\": pulumi up does not wait for a healthy cluster, and changed members are not updated one at a time");
+        warnings.push('readiness.mode "none": pulumi up does not wait for a healthy cluster, and changed members are not updated one at a time');
     }
 
     const tuning = resolveTuning(args, features.defaultSnapshotCount);
@@ -293,9 +292,7 @@ export function resolveSettings(args: EtcdClusterArgs): ClusterSettings {
     }
     const tolerance = faultTolerance(size, zoneCount);
     if (size > 1 && tolerance.zones === 0) {
-        warnings.push(
-            `${size} members over ${zoneCount} zone(s): losing one availability zone loses quorum; give at least 3 subnets in distinct zones`,
-        );
+        warnings.push(`${size} members over ${zoneCount} zone(s): losing one availability zone loses quorum; give at least 3 subnets in distinct zones`);
     }
     if (size === 1) {
         warnings.push("size 1: a single member tolerates no failure; use 3 or 5 members in production");
@@ -308,7 +305,7 @@ export function resolveSettings(args: EtcdClusterArgs): ClusterSettings {
         ["metricsCidrs", args.metricsCidrs],
     ] as const) {
         if (cidrs !== undefined && !Array.isArray(cidrs)) {
-            throw new EtcdClusterArgumentError(argument, "a list of CIDR blocks such as \"10.0.0.0/16\"", cidrs);
+            throw new EtcdClusterArgumentError(argument, 'a list of CIDR blocks such as "10.0.0.0/16"', cidrs);
         }
         (cidrs ?? []).forEach((cidr, i) => {
             if (typeof cidr === "string") {
@@ -353,7 +350,7 @@ function resolveTuning(args: EtcdClusterArgs, defaultSnapshotCount: number): Res
     if (typeof retention !== "string" || !retentionPattern.test(retention)) {
         throw new EtcdClusterArgumentError(
             "tuning.autoCompactionRetention",
-            autoCompactionMode === "periodic" ? "a duration such as \"1h\", \"30m\" or a number of hours such as \"1\"" : "a revision count such as \"1000\"",
+            autoCompactionMode === "periodic" ? 'a duration such as "1h", "30m" or a number of hours such as "1"' : 'a revision count such as "1000"',
             retention,
         );
     }
@@ -366,7 +363,7 @@ const ipv6Cidr = /^[0-9a-fA-F:]+\/(\d{1,3})$/;
 
 /** Checks one CIDR block; returns warnings (a world-open block when allowed). */
 export function checkCidr(argument: string, cidr: string, allowPublic: boolean): string[] {
-    const expected = "an IPv4 or IPv6 CIDR block such as \"10.0.0.0/16\"";
+    const expected = 'an IPv4 or IPv6 CIDR block such as "10.0.0.0/16"';
     const v4 = ipv4Cidr.exec(cidr);
     const v6 = v4 ? null : ipv6Cidr.exec(cidr);
     if (v4) {
@@ -403,18 +400,19 @@ export function checkUrl(argument: string, value: string): string {
 }
 
 /** Checks the data volume once its values are known, with AWS's limits, and fills in defaults. */
-export function resolveDataVolume(dv: {
-    sizeGib?: number;
-    type?: DataVolumeType;
-    iops?: number;
-    throughput?: number;
-}): ResolvedDataVolume {
+export function resolveDataVolume(dv: { sizeGib?: number; type?: DataVolumeType; iops?: number; throughput?: number }): ResolvedDataVolume {
     const type = oneOf<DataVolumeType>("dataVolume.type", dv.type, ["gp3", "io2"], "gp3");
     if (type === "gp3") {
         const l = limits.gp3;
         const sizeGib = integerIn("dataVolume.sizeGib", dv.sizeGib, l.minGib, l.maxGib, 32);
         const iops = integerIn("dataVolume.iops", dv.iops, l.minIops, Math.min(l.maxIops, Math.max(l.minIops, sizeGib * l.iopsPerGib)), l.minIops);
-        const throughput = integerIn("dataVolume.throughput", dv.throughput, l.minThroughput, Math.min(l.maxThroughput, Math.max(l.minThroughput, Math.floor(iops / 4))), l.minThroughput);
+        const throughput = integerIn(
+            "dataVolume.throughput",
+            dv.throughput,
+            l.minThroughput,
+            Math.min(l.maxThroughput, Math.max(l.minThroughput, Math.floor(iops / 4))),
+            l.minThroughput,
+        );
         return { sizeGib, type, iops, throughput };
     }
     const l = limits.io2;
@@ -423,7 +421,11 @@ export function resolveDataVolume(dv: {
     }
     const sizeGib = integerIn("dataVolume.sizeGib", dv.sizeGib, l.minGib, l.maxGib, 32);
     if (dv.iops === undefined) {
-        throw new EtcdClusterArgumentError("dataVolume.iops", `an integer from ${l.minIops} to ${Math.min(l.maxIops, sizeGib * l.iopsPerGib)} (required for io2)`, dv.iops);
+        throw new EtcdClusterArgumentError(
+            "dataVolume.iops",
+            `an integer from ${l.minIops} to ${Math.min(l.maxIops, sizeGib * l.iopsPerGib)} (required for io2)`,
+            dv.iops,
+        );
     }
     const iops = integerIn("dataVolume.iops", dv.iops, l.minIops, Math.min(l.maxIops, sizeGib * l.iopsPerGib));
     return { sizeGib, type, iops };

@@ -50,7 +50,9 @@ function boot(name: string, networkIndex: number, version: string): Booted {
 
 const rssMiB = (pid: number | undefined) => {
     if (!pid) return NaN;
-    const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"));
+    const line = readFileSync(`/proc/${pid}/status`, "utf8")
+        .split("\n")
+        .find((l) => l.startsWith("VmRSS:"));
     return line ? Number(line.split(/\s+/)[1]) / 1024 : NaN;
 };
 
@@ -79,11 +81,15 @@ function round(version: string, index: number): Round {
         const value = "x".repeat(100);
         for (let batch = 0; batch < 100; batch++) {
             const ops = Array.from({ length: 100 }, (_, k) => `put /bench/${batch}/${k} ${value}`).join("\n");
-            const r = spawnSync(c.etcdctl, [`--endpoints=${c.clientEndpoints.join(",")}`, `--cacert=${c.caFile}`, `--cert=${c.certFile}`, `--key=${c.keyFile}`, "txn"], {
-                input: `\n${ops}\n\n\n`,
-                encoding: "utf8",
-                env: { ...process.env, ETCDCTL_API: "3" },
-            });
+            const r = spawnSync(
+                c.etcdctl,
+                [`--endpoints=${c.clientEndpoints.join(",")}`, `--cacert=${c.caFile}`, `--cert=${c.certFile}`, `--key=${c.keyFile}`, "txn"],
+                {
+                    input: `\n${ops}\n\n\n`,
+                    encoding: "utf8",
+                    env: { ...process.env, ETCDCTL_API: "3" },
+                },
+            );
             if (r.status !== 0) throw new Error(`write batch ${batch} failed: ${r.stderr}`);
         }
         const rssLoadedMiB = c.members.map((m) => rssMiB(etcdPid(m)));
@@ -93,7 +99,11 @@ function round(version: string, index: number): Round {
         const survivors = c.clientEndpoints.filter((_, i) => i !== leader);
         crashMember(c, leader);
         let n = 0;
-        const failoverMs = pollMs(() => etcdctl(c, ["put", `/bench/failover/${n++}`, "x", "--command-timeout=200ms"], survivors).status === 0, 30000, "write after leader kill");
+        const failoverMs = pollMs(
+            () => etcdctl(c, ["put", `/bench/failover/${n++}`, "x", "--command-timeout=200ms"], survivors).status === 0,
+            30000,
+            "write after leader kill",
+        );
         startMember(c, leader);
         waitHealthy(c, 60000);
         return { launchToHealthyMs, launchFromFirstBootMs, electionMs, failoverMs, rssIdleMiB, rssLoadedMiB };
@@ -129,7 +139,11 @@ function main(): void {
         const election = results[0].electionMs;
         const rows = [
             ["metric", "min / median / max", "floor"],
-            ["last member launched to all healthy (ms)", stats(results.map((r) => r.launchToHealthyMs)), `first election: up to one election timeout (${election} ms)`],
+            [
+                "last member launched to all healthy (ms)",
+                stats(results.map((r) => r.launchToHealthyMs)),
+                `first election: up to one election timeout (${election} ms)`,
+            ],
             ["first member launched to all healthy (ms)", stats(results.map((r) => r.launchFromFirstBootMs)), "boot steps of every member, then the above"],
             ["leader killed to first write (ms)", stats(results.map((r) => r.failoverMs)), `election timeout ${election} ms (randomized up to 2x)`],
             ["RSS per member, idle (MiB)", stats(results.flatMap((r) => r.rssIdleMiB)), "-"],
@@ -137,7 +151,13 @@ function main(): void {
         ];
         const widths = rows[0].map((_, col) => Math.max(...rows.map((row) => row[col].length)));
         out.push(`etcd ${version}`);
-        for (const row of rows) out.push(`  ${row.map((cell, col) => cell.padEnd(widths[col])).join("  ").trimEnd()}`);
+        for (const row of rows)
+            out.push(
+                `  ${row
+                    .map((cell, col) => cell.padEnd(widths[col]))
+                    .join("  ")
+                    .trimEnd()}`,
+            );
         out.push("");
     });
     console.log(out.join("\n"));

@@ -35,18 +35,43 @@ function parseArgs(argv: string[]): CliOptions {
     };
     for (let i = 0; i < argv.length; i++) {
         switch (argv[i]) {
-            case "--down": o.down = true; break;
-            case "--json": o.json = true; break;
-            case "--plan-only": o.planOnly = true; break;
-            case "--auth": o.auth = true; break;
-            case "--size": o.size = integer("--size", value(i++), 1, 9); break;
-            case "--zones": o.zones = integer("--zones", value(i++), 1, 4); break;
-            case "--name": o.name = value(i++); break;
-            case "--network-index": o.networkIndex = integer("--network-index", value(i++), 0, 255); break;
-            case "--etcd-version": o.etcdVersion = value(i++); break;
-            case "--etcd-dir": o.etcdDir = value(i++); break;
-            case "-h": case "--help": console.log(usage); process.exit(0); break;
-            default: throw new Error(`unknown option ${argv[i]}\n${usage}`);
+            case "--down":
+                o.down = true;
+                break;
+            case "--json":
+                o.json = true;
+                break;
+            case "--plan-only":
+                o.planOnly = true;
+                break;
+            case "--auth":
+                o.auth = true;
+                break;
+            case "--size":
+                o.size = integer("--size", value(i++), 1, 9);
+                break;
+            case "--zones":
+                o.zones = integer("--zones", value(i++), 1, 4);
+                break;
+            case "--name":
+                o.name = value(i++);
+                break;
+            case "--network-index":
+                o.networkIndex = integer("--network-index", value(i++), 0, 255);
+                break;
+            case "--etcd-version":
+                o.etcdVersion = value(i++);
+                break;
+            case "--etcd-dir":
+                o.etcdDir = value(i++);
+                break;
+            case "-h":
+            case "--help":
+                console.log(usage);
+                process.exit(0);
+                break;
+            default:
+                throw new Error(`unknown option ${argv[i]}\n${usage}`);
         }
     }
     return o;
@@ -54,7 +79,14 @@ function parseArgs(argv: string[]): CliOptions {
 
 function table(rows: string[][]): string {
     const widths = rows[0].map((_, col) => Math.max(...rows.map((r) => r[col].length)));
-    return rows.map((r) => r.map((cell, col) => cell.padEnd(widths[col])).join("  ").trimEnd()).join("\n");
+    return rows
+        .map((r) =>
+            r
+                .map((cell, col) => cell.padEnd(widths[col]))
+                .join("  ")
+                .trimEnd(),
+        )
+        .join("\n");
 }
 
 async function main(): Promise<void> {
@@ -100,18 +132,40 @@ async function main(): Promise<void> {
     log(`healthy ${ms} ms after the last boot command`);
 
     // The same readiness gate `pulumi up` runs, with the environment the component gave it.
-    const gate = spawnSync("bash", ["-c", plan.gate.script], { env: { ...process.env, ...plan.gate.environment, PATH: `${join(cluster.dir, "bin")}:${process.env.PATH}` }, encoding: "utf8" });
+    const gate = spawnSync("bash", ["-c", plan.gate.script], {
+        env: { ...process.env, ...plan.gate.environment, PATH: `${join(cluster.dir, "bin")}:${process.env.PATH}` },
+        encoding: "utf8",
+    });
     log(`readiness gate: ${gate.status === 0 ? "passed" : `FAILED (exit ${gate.status}): ${gate.stderr.trim()}`}`);
 
     const states = endpointStates(cluster);
     const etcdctlLine = `${cluster.etcdctl} --endpoints=${cluster.clientEndpoints.join(",")} --cacert=${cluster.caFile} --cert=${cluster.certFile} --key=${cluster.keyFile} endpoint health`;
     if (o.json) {
-        console.log(JSON.stringify({ cluster, states, timings: { bootMs, healthyAfterLastBootMs: ms }, gate: { status: gate.status, stderr: gate.stderr }, etcdctl: etcdctlLine, faultTolerance: plan.faultTolerance }, null, 2));
+        console.log(
+            JSON.stringify(
+                {
+                    cluster,
+                    states,
+                    timings: { bootMs, healthyAfterLastBootMs: ms },
+                    gate: { status: gate.status, stderr: gate.stderr },
+                    etcdctl: etcdctlLine,
+                    faultTolerance: plan.faultTolerance,
+                },
+                null,
+                2,
+            ),
+        );
     } else {
         console.log(
             table([
                 ["member", "address", "zone", "role", "health"],
-                ...cluster.members.map((m, i) => [m.name, m.ip, m.zone, states[i].leader ? "leader" : "follower", states[i].healthy ? "healthy" : `unhealthy: ${states[i].detail}`]),
+                ...cluster.members.map((m, i) => [
+                    m.name,
+                    m.ip,
+                    m.zone,
+                    states[i].leader ? "leader" : "follower",
+                    states[i].healthy ? "healthy" : `unhealthy: ${states[i].detail}`,
+                ]),
             ]),
         );
         console.log(`\nclient endpoints: ${cluster.clientEndpoints.join(",")}`);

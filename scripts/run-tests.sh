@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's test command (npm test): type-check, unit tests under Pulumi mocks, then the integration
+# The project's test command (npm test): type-check, lint, unit tests under Pulumi mocks, then the integration
 # tests on real etcd. Ends with one "N passed, N failed" line over every suite.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -9,6 +9,10 @@ status=0
 
 echo "== type-check"
 npx tsc --noEmit -p tsconfig.json || status=1
+
+echo "== lint (eslint, prettier)"
+npx eslint . || status=1
+npx prettier --check . || status=1
 
 echo "== unit tests"
 npx jest --selectProjects unit --json --outputFile="$results/unit.json" "$@" || status=1

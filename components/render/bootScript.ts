@@ -174,10 +174,10 @@ main() {
   ensure_user
   install_release
 ${keyFetches
-        .split("\n")
-        .filter((l) => l)
-        .map((l) => `  ${l}`)
-        .join("\n")}
+    .split("\n")
+    .filter((l) => l)
+    .map((l) => `  ${l}`)
+    .join("\n")}
   secure_pki
   prepare_data_volume
   start_etcd

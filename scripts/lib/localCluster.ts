@@ -149,9 +149,28 @@ function bootMember(c: LocalCluster, m: LocalMember, userData: string): { status
     let output = "";
     for (const entry of config.runcmd ?? []) {
         const command = Array.isArray(entry) ? entry.map(String) : ["/bin/sh", "-c", String(entry)];
-        const r = spawnSync("ip", ["netns", "exec", m.netns, "unshare", "--mount", "--propagation", "private", "bash", sandboxScript, m.dir, m.loopDevice, m.volumeId, c.mirrorDir, ...command], {
-            encoding: "utf8",
-        });
+        const r = spawnSync(
+            "ip",
+            [
+                "netns",
+                "exec",
+                m.netns,
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "bash",
+                sandboxScript,
+                m.dir,
+                m.loopDevice,
+                m.volumeId,
+                c.mirrorDir,
+                ...command,
+            ],
+            {
+                encoding: "utf8",
+            },
+        );
         output += `${r.stdout ?? ""}${r.stderr ?? ""}`;
         if (r.status !== 0) {
             return { status: r.status ?? 1, output };
@@ -233,9 +252,13 @@ export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
 /** Pids of every process whose root is inside the member's sandbox. */
 function sandboxPids(m: LocalMember): number[] {
     const root = join(m.dir, "root");
-    const out = spawnSync("sh", ["-c", 'for p in /proc/[0-9]*; do r=$(readlink "$p/root" 2>/dev/null) && [ "$r" = "$1" ] && echo "${p#/proc/}"; done', "sh", root], {
-        encoding: "utf8",
-    });
+    const out = spawnSync(
+        "sh",
+        ["-c", 'for p in /proc/[0-9]*; do r=$(readlink "$p/root" 2>/dev/null) && [ "$r" = "$1" ] && echo "${p#/proc/}"; done', "sh", root],
+        {
+            encoding: "utf8",
+        },
+    );
     return (out.stdout ?? "").split("\n").filter(Boolean).map(Number);
 }
 
@@ -344,9 +367,25 @@ export function rerunBoot(c: LocalCluster, i: number): { status: number; output:
     if (!holder) {
         throw new Error(`member ${m.name} has no running sandbox`);
     }
-    const r = spawnSync("nsenter", ["--target", String(holder), "--mount", "--net", "chroot", join(m.dir, "root"), "/usr/bin/env", "-i", "HOME=/root", "PATH=/run/local-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin", "/usr/local/sbin/etcd-bootstrap"], {
-        encoding: "utf8",
-    });
+    const r = spawnSync(
+        "nsenter",
+        [
+            "--target",
+            String(holder),
+            "--mount",
+            "--net",
+            "chroot",
+            join(m.dir, "root"),
+            "/usr/bin/env",
+            "-i",
+            "HOME=/root",
+            "PATH=/run/local-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin",
+            "/usr/local/sbin/etcd-bootstrap",
+        ],
+        {
+            encoding: "utf8",
+        },
+    );
     return { status: r.status ?? 1, output: `${r.stdout}${r.stderr}` };
 }
 
@@ -357,9 +396,25 @@ export function inMember(c: LocalCluster, i: number, command: string[]): { statu
     if (!holder) {
         throw new Error(`member ${m.name} has no running sandbox`);
     }
-    const r = spawnSync("nsenter", ["--target", String(holder), "--mount", "--net", "chroot", join(m.dir, "root"), "/usr/bin/env", "-i", "HOME=/root", "PATH=/run/local-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin", ...command], {
-        encoding: "utf8",
-    });
+    const r = spawnSync(
+        "nsenter",
+        [
+            "--target",
+            String(holder),
+            "--mount",
+            "--net",
+            "chroot",
+            join(m.dir, "root"),
+            "/usr/bin/env",
+            "-i",
+            "HOME=/root",
+            "PATH=/run/local-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin",
+            ...command,
+        ],
+        {
+            encoding: "utf8",
+        },
+    );
     return { status: r.status ?? 1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
@@ -379,7 +434,15 @@ export function replaceMember(c: LocalCluster, i: number): { status: number; out
 export function etcdctl(c: LocalCluster, args: string[], endpoints: string[] = c.clientEndpoints): { status: number; stdout: string; stderr: string } {
     const r = spawnSync(
         c.etcdctl,
-        [`--endpoints=${endpoints.join(",")}`, `--cacert=${c.caFile}`, `--cert=${c.certFile}`, `--key=${c.keyFile}`, "--command-timeout=5s", "--dial-timeout=3s", ...args],
+        [
+            `--endpoints=${endpoints.join(",")}`,
+            `--cacert=${c.caFile}`,
+            `--cert=${c.certFile}`,
+            `--key=${c.keyFile}`,
+            "--command-timeout=5s",
+            "--dial-timeout=3s",
+            ...args,
+        ],
         { encoding: "utf8", env: { ...process.env, ETCDCTL_API: "3" } },
     );
     return { status: r.status ?? 1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
@@ -422,5 +485,9 @@ export function waitUntil(check: () => boolean, timeoutMs: number, message: stri
 
 /** Waits until every member answers healthy; returns the milliseconds it took. */
 export function waitHealthy(c: LocalCluster, timeoutMs = 60000): number {
-    return waitUntil(() => etcdctl(c, ["endpoint", "health"]).status === 0, timeoutMs, () => `cluster ${c.name} did not become healthy: ${etcdctl(c, ["endpoint", "health"]).stderr.trim()}`);
+    return waitUntil(
+        () => etcdctl(c, ["endpoint", "health"]).status === 0,
+        timeoutMs,
+        () => `cluster ${c.name} did not become healthy: ${etcdctl(c, ["endpoint", "health"]).stderr.trim()}`,
+    );
 }

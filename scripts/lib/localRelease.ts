@@ -81,9 +81,25 @@ function download(version: string, mirrorDir: string): LocalRelease {
     }
     mkdirSync(join(mirrorDir, `v${version}`), { recursive: true });
     const target = join(mirrorDir, relative(version));
-    const r = spawnSync("curl", ["--fail", "--silent", "--show-error", "--location", "--retry", "3", "--max-time", "120", "--output", `${target}.part`, officialReleaseUrl(version, "amd64")], {
-        encoding: "utf8",
-    });
+    const r = spawnSync(
+        "curl",
+        [
+            "--fail",
+            "--silent",
+            "--show-error",
+            "--location",
+            "--retry",
+            "3",
+            "--max-time",
+            "120",
+            "--output",
+            `${target}.part`,
+            officialReleaseUrl(version, "amd64"),
+        ],
+        {
+            encoding: "utf8",
+        },
+    );
     if (r.status !== 0) {
         rmSync(`${target}.part`, { force: true });
         throw new Error(`download of etcd ${version} failed: ${(r.stderr ?? "").trim()}`);

@@ -51,7 +51,9 @@ export function localSubnets(networkPrefix: string, zones: number): Record<strin
         throw new Error(`zones: expected 1 to ${names.length} for a local cluster, got ${zones}`);
     }
     return Object.fromEntries(
-        names.slice(0, zones).map((z, i) => [`subnet-local-${z}`, { cidrBlock: `${networkPrefix}.${i * 64}/26`, availabilityZone: `local-${z}`, vpcId: "vpc-local" }]),
+        names
+            .slice(0, zones)
+            .map((z, i) => [`subnet-local-${z}`, { cidrBlock: `${networkPrefix}.${i * 64}/26`, availabilityZone: `local-${z}`, vpcId: "vpc-local" }]),
     );
 }
 

@@ -31,7 +31,14 @@ const describers: Record<string, Describe> = {
             i.userDataReplaceOnChange && "replace-on-user-data",
         ]),
     "aws:ebs/volume:Volume": (i, ref) =>
-        join2([`${i.type} ${i.size}GiB`, i.iops && `${i.iops}iops`, i.throughput && `${i.throughput}MiB/s`, `az=${i.availabilityZone}`, i.encrypted && `encrypted(${ref(i.kmsKeyId)})`, i.finalSnapshot && "final-snapshot"]),
+        join2([
+            `${i.type} ${i.size}GiB`,
+            i.iops && `${i.iops}iops`,
+            i.throughput && `${i.throughput}MiB/s`,
+            `az=${i.availabilityZone}`,
+            i.encrypted && `encrypted(${ref(i.kmsKeyId)})`,
+            i.finalSnapshot && "final-snapshot",
+        ]),
     "aws:ec2/networkInterface:NetworkInterface": (i, ref) => `subnet=${i.subnetId} groups=${(i.securityGroups ?? []).map(ref).join(",")}`,
     "aws:ec2/volumeAttachment:VolumeAttachment": (i, ref) => `${ref(i.volumeId)} -> ${ref(i.instanceId)} as ${i.deviceName}`,
     "aws:ec2/securityGroup:SecurityGroup": (i) => `vpc=${i.vpcId}`,
@@ -41,7 +48,10 @@ const describers: Record<string, Describe> = {
         `out ${i.ipProtocol}/${i.fromPort === i.toPort ? i.fromPort : `${i.fromPort}-${i.toPort}`} to ${i.cidrIpv4 ?? i.cidrIpv6 ?? ref(i.referencedSecurityGroupId)}`,
     "aws:ssm/parameter:Parameter": (i, ref) => `${i.name} ${i.type} key=${ref(i.keyId)} value=${i.value}`,
     "aws:kms/key:Key": (i) => join2([i.enableKeyRotation && "rotation", `deletion-window=${i.deletionWindowInDays}d`]),
-    "aws:iam/role:Role": (i) => `assumed by ${JSON.parse(i.assumeRolePolicy).Statement.map((s: any) => s.Principal.Service).join(",")}`,
+    "aws:iam/role:Role": (i) =>
+        `assumed by ${JSON.parse(i.assumeRolePolicy)
+            .Statement.map((s: any) => s.Principal.Service)
+            .join(",")}`,
     "aws:iam/rolePolicy:RolePolicy": (i) =>
         JSON.parse(i.policy)
             .Statement.map((s: any) => `${s.Action} on ${[].concat(s.Resource).length} resource(s)${s.Condition ? " with condition" : ""}`)
@@ -49,11 +59,22 @@ const describers: Record<string, Describe> = {
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": (i) => `${String(i.policyArn).split("/").pop()}`,
     "aws:iam/instanceProfile:InstanceProfile": (i) => `role=${i.role}`,
     "tls:index/privateKey:PrivateKey": (i) => join2([i.algorithm, i.ecdsaCurve, i.rsaBits && String(i.rsaBits)]),
-    "tls:index/selfSignedCert:SelfSignedCert": (i) => join2([`CN=${JSON.stringify(i.subject?.commonName)}`, i.isCaCertificate && "is-CA", `${i.validityPeriodHours}h`, `uses=${(i.allowedUses ?? []).join(",")}`]),
-    "tls:index/certRequest:CertRequest": (i) => join2([`CN=${JSON.stringify(i.subject?.commonName)}`, `SANs=${[...(i.ipAddresses ?? []), ...(i.dnsNames ?? [])].join(",") || "-"}`]),
-    "tls:index/locallySignedCert:LocallySignedCert": (i) => join2([`${i.validityPeriodHours}h`, `renew ${i.earlyRenewalHours}h early`, `uses=${(i.allowedUses ?? []).join(",")}`]),
+    "tls:index/selfSignedCert:SelfSignedCert": (i) =>
+        join2([
+            `CN=${JSON.stringify(i.subject?.commonName)}`,
+            i.isCaCertificate && "is-CA",
+            `${i.validityPeriodHours}h`,
+            `uses=${(i.allowedUses ?? []).join(",")}`,
+        ]),
+    "tls:index/certRequest:CertRequest": (i) =>
+        join2([`CN=${JSON.stringify(i.subject?.commonName)}`, `SANs=${[...(i.ipAddresses ?? []), ...(i.dnsNames ?? [])].join(",") || "-"}`]),
+    "tls:index/locallySignedCert:LocallySignedCert": (i) =>
+        join2([`${i.validityPeriodHours}h`, `renew ${i.earlyRenewalHours}h early`, `uses=${(i.allowedUses ?? []).join(",")}`]),
     "command:local:Command": (i) =>
-        join2([`create=${String(i.create).includes("etcd-health-gate") ? "health gate" : JSON.stringify(String(i.create))}`, i.update !== undefined && `update=${String(i.update).includes("etcd-health-gate") ? "health gate" : "command"}`]),
+        join2([
+            `create=${String(i.create).includes("etcd-health-gate") ? "health gate" : JSON.stringify(String(i.create))}`,
+            i.update !== undefined && `update=${String(i.update).includes("etcd-health-gate") ? "health gate" : "command"}`,
+        ]),
 };
 
 /** Inputs with every secret replaced, and anything that looks like a private key replaced too. */
@@ -84,7 +105,15 @@ export function renderPlan(resources: RecordedResource[], outputs: Record<string
     for (const row of rows) lines.push(`${row[0].padEnd(width(0))}  ${row[1].padEnd(width(1))}  ${row[2]}`.trimEnd());
     const counts = new Map<string, number>();
     for (const r of resources) counts.set(shortType(r.type), (counts.get(shortType(r.type)) ?? 0) + 1);
-    lines.push("", `${resources.length} resources: ${[...counts].sort(([a], [b]) => a.localeCompare(b)).map(([t, n]) => `${n} ${t}`).join(", ")}`, "", "outputs:");
+    lines.push(
+        "",
+        `${resources.length} resources: ${[...counts]
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([t, n]) => `${n} ${t}`)
+            .join(", ")}`,
+        "",
+        "outputs:",
+    );
     for (const [name, value] of Object.entries(outputs)) {
         lines.push(`  ${name}: ${value === redacted ? redacted : JSON.stringify(value)}`);
     }

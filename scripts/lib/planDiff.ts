@@ -7,7 +7,16 @@ import { RecordedResource } from "./stackMocks";
 const replacingProperties: Record<string, string[]> = {
     // instanceType, metadataOptions, iamInstanceProfile, tags and rootBlockDevice size are updated in place
     // (instanceType by a stop and start); userData replaces only with userDataReplaceOnChange.
-    "aws:ec2/instance:Instance": ["ami", "availabilityZone", "subnetId", "primaryNetworkInterface", "rootBlockDevice.encrypted", "rootBlockDevice.kmsKeyId", "keyName", "tenancy"],
+    "aws:ec2/instance:Instance": [
+        "ami",
+        "availabilityZone",
+        "subnetId",
+        "primaryNetworkInterface",
+        "rootBlockDevice.encrypted",
+        "rootBlockDevice.kmsKeyId",
+        "keyName",
+        "tenancy",
+    ],
     // size, type, iops and throughput are modified in place (elastic volumes).
     "aws:ebs/volume:Volume": ["availabilityZone", "encrypted", "kmsKeyId", "snapshotId", "outpostArn"],
     "aws:ec2/networkInterface:NetworkInterface": ["subnetId", "privateIp"],

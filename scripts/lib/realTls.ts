@@ -159,9 +159,24 @@ export function selfSignedCert(inputs: SelfSignedCertInputs): string {
         const exts = [...usageExtensions(inputs.allowedUses, inputs.isCaCertificate === true), ...sanExtension(inputs.dnsNames, inputs.ipAddresses)];
         openssl(
             [
-                "req", "-x509", "-new", "-utf8", "-config", "req.cnf", "-key", "key.pem", "-subj", subjectArg(inputs.subject),
-                "-days", validityDays(inputs.validityPeriodHours), "-set_serial", serial(), "-sha256",
-                ...exts.flatMap((e) => ["-addext", e]), "-out", "cert.pem",
+                "req",
+                "-x509",
+                "-new",
+                "-utf8",
+                "-config",
+                "req.cnf",
+                "-key",
+                "key.pem",
+                "-subj",
+                subjectArg(inputs.subject),
+                "-days",
+                validityDays(inputs.validityPeriodHours),
+                "-set_serial",
+                serial(),
+                "-sha256",
+                ...exts.flatMap((e) => ["-addext", e]),
+                "-out",
+                "cert.pem",
             ],
             dir,
         );
@@ -176,7 +191,21 @@ export function certRequest(inputs: CertRequestInputs): string {
         writeFileSync(join(dir, "req.cnf"), minimalConfig);
         const exts = sanExtension(inputs.dnsNames, inputs.ipAddresses);
         openssl(
-            ["req", "-new", "-utf8", "-config", "req.cnf", "-key", "key.pem", "-subj", subjectArg(inputs.subject), "-sha256", ...exts.flatMap((e) => ["-addext", e]), "-out", "csr.pem"],
+            [
+                "req",
+                "-new",
+                "-utf8",
+                "-config",
+                "req.cnf",
+                "-key",
+                "key.pem",
+                "-subj",
+                subjectArg(inputs.subject),
+                "-sha256",
+                ...exts.flatMap((e) => ["-addext", e]),
+                "-out",
+                "csr.pem",
+            ],
             dir,
         );
         return readFileSync(join(dir, "csr.pem"), "utf8");
@@ -193,9 +222,27 @@ export function locallySignedCert(inputs: LocallySignedCertInputs): string {
         writeFileSync(join(dir, "ext.cnf"), `[ext]\n${exts.join("\n")}\n`);
         openssl(
             [
-                "x509", "-req", "-in", "csr.pem", "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial", serial(), "-sha256",
-                "-days", validityDays(inputs.validityPeriodHours), "-extfile", "ext.cnf", "-extensions", "ext",
-                "-copy_extensions", "copy", "-out", "cert.pem",
+                "x509",
+                "-req",
+                "-in",
+                "csr.pem",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                serial(),
+                "-sha256",
+                "-days",
+                validityDays(inputs.validityPeriodHours),
+                "-extfile",
+                "ext.cnf",
+                "-extensions",
+                "ext",
+                "-copy_extensions",
+                "copy",
+                "-out",
+                "cert.pem",
             ],
             dir,
         );

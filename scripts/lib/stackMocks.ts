@@ -136,7 +136,12 @@ export class StackMocks implements pulumi.runtime.Mocks {
     }
 
     /** Called by the monitor wrapper with the raw request: remembers secretness and resource options. */
-    noteRequest(type: string, name: string, raw: Record<string, any>, meta: Omit<RecordedResource, "id" | "inputs" | "outputs" | "urn" | "type" | "name" | "secretInputs">): void {
+    noteRequest(
+        type: string,
+        name: string,
+        raw: Record<string, any>,
+        meta: Omit<RecordedResource, "id" | "inputs" | "outputs" | "urn" | "type" | "name" | "secretInputs">,
+    ): void {
         const secretInputs = Object.entries(raw)
             .filter(([, v]) => v !== null && typeof v === "object" && v[sigKey] === secretSig)
             .map(([k]) => k)
@@ -178,7 +183,12 @@ export class StackMocks implements pulumi.runtime.Mocks {
             case "aws:index/getPartition:getPartition":
                 return { id: "aws", partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws" };
             case "aws:index/getCallerIdentity:getCallerIdentity":
-                return { id: this.options.accountId, accountId: this.options.accountId, arn: `arn:aws:iam::${this.options.accountId}:user/mock`, userId: "AIDAMOCK" };
+                return {
+                    id: this.options.accountId,
+                    accountId: this.options.accountId,
+                    arn: `arn:aws:iam::${this.options.accountId}:user/mock`,
+                    userId: "AIDAMOCK",
+                };
             case "aws:index/getAvailabilityZones:getAvailabilityZones": {
                 const names = ["a", "b", "c", "d"].map((z) => `${region}${z}`);
                 return { id: region, names, zoneIds: names.map((_, i) => `euw1-az${i + 1}`), state: "available" };
@@ -188,14 +198,27 @@ export class StackMocks implements pulumi.runtime.Mocks {
                 if (!name.startsWith("/aws/service/ami-amazon-linux-latest/")) {
                     throw new Error(`mock: no SSM parameter ${name}`);
                 }
-                return { id: name, name, arn: `arn:aws:ssm:${region}::parameter${name}`, type: "String", value: this.options.ami, insecureValue: this.options.ami, version: 1 };
+                return {
+                    id: name,
+                    name,
+                    arn: `arn:aws:ssm:${region}::parameter${name}`,
+                    type: "String",
+                    value: this.options.ami,
+                    insecureValue: this.options.ami,
+                    version: 1,
+                };
             }
             case "aws:ec2/getSubnet:getSubnet": {
                 const subnet = this.subnets.get(String(args.inputs.id));
                 if (!subnet) {
                     throw new Error(`mock: unknown subnet ${String(args.inputs.id)} (known: ${[...this.subnets.keys()].join(", ")})`);
                 }
-                return { id: args.inputs.id, ...subnet, vpcId: subnet.vpcId ?? "vpc-0123abcd", arn: `arn:aws:ec2:${region}:${this.options.accountId}:subnet/${args.inputs.id}` };
+                return {
+                    id: args.inputs.id,
+                    ...subnet,
+                    vpcId: subnet.vpcId ?? "vpc-0123abcd",
+                    arn: `arn:aws:ec2:${region}:${this.options.accountId}:subnet/${args.inputs.id}`,
+                };
             }
             default:
                 throw new Error(`mock: unmocked call ${args.token}(${JSON.stringify(args.inputs)})`);
@@ -212,13 +235,20 @@ export class StackMocks implements pulumi.runtime.Mocks {
                 const key =
                     this.options.tls === "real"
                         ? generatePrivateKey(inputs as any)
-                        : { privateKeyPem: fakePem("EC PRIVATE KEY", name), privateKeyPemPkcs8: fakePem("PRIVATE KEY", name), publicKeyPem: fakePem("PUBLIC KEY", name) };
+                        : {
+                              privateKeyPem: fakePem("EC PRIVATE KEY", name),
+                              privateKeyPemPkcs8: fakePem("PRIVATE KEY", name),
+                              publicKeyPem: fakePem("PUBLIC KEY", name),
+                          };
                 return { id, state: { ...inputs, ...key } };
             }
             case "tls:index/selfSignedCert:SelfSignedCert":
                 return { id, state: { ...inputs, certPem: this.options.tls === "real" ? selfSignedCert(inputs as any) : fakePem("CERTIFICATE", name) } };
             case "tls:index/certRequest:CertRequest":
-                return { id, state: { ...inputs, certRequestPem: this.options.tls === "real" ? certRequest(inputs as any) : fakePem("CERTIFICATE REQUEST", name) } };
+                return {
+                    id,
+                    state: { ...inputs, certRequestPem: this.options.tls === "real" ? certRequest(inputs as any) : fakePem("CERTIFICATE REQUEST", name) },
+                };
             case "tls:index/locallySignedCert:LocallySignedCert":
                 return { id, state: { ...inputs, certPem: this.options.tls === "real" ? locallySignedCert(inputs as any) : fakePem("CERTIFICATE", name) } };
             case "aws:ec2/subnet:Subnet":
@@ -242,7 +272,10 @@ export class StackMocks implements pulumi.runtime.Mocks {
             case "aws:iam/instanceProfile:InstanceProfile": {
                 const roleName = `${name}-${hex(name, 7)}`;
                 const kind = type === "aws:iam/role:Role" ? "role" : "instance-profile";
-                return { id: roleName, state: { ...inputs, name: roleName, arn: arn("iam", `${kind}/${roleName}`, false), uniqueId: `AROA${hex(name, 16).toUpperCase()}` } };
+                return {
+                    id: roleName,
+                    state: { ...inputs, name: roleName, arn: arn("iam", `${kind}/${roleName}`, false), uniqueId: `AROA${hex(name, 16).toUpperCase()}` },
+                };
             }
             case "aws:ec2/securityGroup:SecurityGroup":
                 return { id, state: { ...inputs, arn: arn("ec2", `security-group/${id}`), name: `${name}-${hex(name, 7)}` } };

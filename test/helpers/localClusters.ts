@@ -33,14 +33,23 @@ function runLocal(o: BootOptions, extra: string[]): string {
         join(repo, "scripts", "local.ts"),
         ...extra,
         "--json",
-        "--name", o.name,
-        "--network-index", String(o.networkIndex),
-        "--etcd-version", o.version,
-        "--size", String(o.size ?? 3),
-        "--zones", String(o.zones ?? 3),
+        "--name",
+        o.name,
+        "--network-index",
+        String(o.networkIndex),
+        "--etcd-version",
+        o.version,
+        "--size",
+        String(o.size ?? 3),
+        "--zones",
+        String(o.zones ?? 3),
         ...(o.auth ? ["--auth"] : []),
     ];
-    const r = spawnSync(join(repo, "node_modules", ".bin", "ts-node"), ["--transpile-only", ...args], { cwd: repo, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    const r = spawnSync(join(repo, "node_modules", ".bin", "ts-node"), ["--transpile-only", ...args], {
+        cwd: repo,
+        encoding: "utf8",
+        maxBuffer: 64 * 1024 * 1024,
+    });
     if (r.status !== 0) {
         throw new Error(`local cluster ${o.name} did not come up (exit ${r.status}):\n${r.stderr}`);
     }

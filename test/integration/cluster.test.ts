@@ -38,7 +38,13 @@ const versions: [string, number][] = [
 
 beforeAll(() => {
     requireRoot("members run in network and mount namespaces");
-    for (const [tool, pkg] of [["ip", "iproute2"], ["losetup", "util-linux"], ["nsenter", "util-linux"], ["curl", "curl"], ["openssl", "openssl"]]) {
+    for (const [tool, pkg] of [
+        ["ip", "iproute2"],
+        ["losetup", "util-linux"],
+        ["nsenter", "util-linux"],
+        ["curl", "curl"],
+        ["openssl", "openssl"],
+    ]) {
         requireTool(tool, pkg);
     }
     for (const [version] of versions) {
@@ -89,7 +95,11 @@ describe.each(versions)("etcd %s: 3 members from the rendered user-data", (versi
             expect(r.stdout + r.stderr).toContain(`${endpoint} is healthy`);
         }
         const members = etcdctl(c, ["member", "list", "-w", "json"]);
-        expect(JSON.parse(members.stdout).members.map((m: { name: string }) => m.name).sort()).toEqual(c.members.map((m) => m.name).sort());
+        expect(
+            JSON.parse(members.stdout)
+                .members.map((m: { name: string }) => m.name)
+                .sort(),
+        ).toEqual(c.members.map((m) => m.name).sort());
         expect(put(c, "/smoke/hello", `world-${version}`, [c.clientEndpoints[0]])).toBe(true);
         expect(get(c, "/smoke/hello", [c.clientEndpoints[2]])).toBe(`world-${version}`);
         const versionLine = etcdctl(c, ["endpoint", "status", "-w", "json"], [c.clientEndpoints[0]]);
@@ -98,10 +108,14 @@ describe.each(versions)("etcd %s: 3 members from the rendered user-data", (versi
 
     test("refused: a client without a certificate, one with a certificate from another CA, and plaintext http", () => {
         const endpoint = c.clientEndpoints[0];
-        const noCert = spawnSync(c.etcdctl, [`--endpoints=${endpoint}`, `--cacert=${c.caFile}`, "--command-timeout=3s", "--dial-timeout=2s", "put", "/refused/a", "x"], {
-            encoding: "utf8",
-            env: { ...process.env, ETCDCTL_API: "3" },
-        });
+        const noCert = spawnSync(
+            c.etcdctl,
+            [`--endpoints=${endpoint}`, `--cacert=${c.caFile}`, "--command-timeout=3s", "--dial-timeout=2s", "put", "/refused/a", "x"],
+            {
+                encoding: "utf8",
+                env: { ...process.env, ETCDCTL_API: "3" },
+            },
+        );
         expect(noCert.status).not.toBe(0);
 
         const dir = mkdtempSync(join(tmpdir(), "etcd-foreign-ca-"));
@@ -116,12 +130,28 @@ describe.each(versions)("etcd %s: 3 members from the rendered user-data", (versi
             });
             const key = generatePrivateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
             const csr = certRequest({ privateKeyPem: key.privateKeyPem, subject: { commonName: "root" } });
-            const cert = locallySignedCert({ certRequestPem: csr, caCertPem: caPem, caPrivateKeyPem: caKey.privateKeyPem, validityPeriodHours: 24, allowedUses: ["digital_signature", "client_auth"] });
+            const cert = locallySignedCert({
+                certRequestPem: csr,
+                caCertPem: caPem,
+                caPrivateKeyPem: caKey.privateKeyPem,
+                validityPeriodHours: 24,
+                allowedUses: ["digital_signature", "client_auth"],
+            });
             writeFileSync(join(dir, "client.crt"), cert);
             writeFileSync(join(dir, "client.key"), key.privateKeyPem);
             const foreign = spawnSync(
                 c.etcdctl,
-                [`--endpoints=${endpoint}`, `--cacert=${c.caFile}`, `--cert=${join(dir, "client.crt")}`, `--key=${join(dir, "client.key")}`, "--command-timeout=3s", "--dial-timeout=2s", "put", "/refused/b", "x"],
+                [
+                    `--endpoints=${endpoint}`,
+                    `--cacert=${c.caFile}`,
+                    `--cert=${join(dir, "client.crt")}`,
+                    `--key=${join(dir, "client.key")}`,
+                    "--command-timeout=3s",
+                    "--dial-timeout=2s",
+                    "put",
+                    "/refused/b",
+                    "x",
+                ],
                 { encoding: "utf8", env: { ...process.env, ETCDCTL_API: "3" } },
             );
             expect(foreign.status).not.toBe(0);
@@ -215,7 +245,20 @@ describe.each(versions)("etcd %s: 3 members from the rendered user-data", (versi
             // From inside the isolated member's own network: its loopback listener, its own server certificate's SAN.
             const isolatedWrite = spawnSync(
                 "ip",
-                ["netns", "exec", m.netns, c.etcdctl, "--endpoints=https://127.0.0.1:2379", `--cacert=${c.caFile}`, `--cert=${c.certFile}`, `--key=${c.keyFile}`, "--command-timeout=4s", "put", "/partition/isolated", "x"],
+                [
+                    "netns",
+                    "exec",
+                    m.netns,
+                    c.etcdctl,
+                    "--endpoints=https://127.0.0.1:2379",
+                    `--cacert=${c.caFile}`,
+                    `--cert=${c.certFile}`,
+                    `--key=${c.keyFile}`,
+                    "--command-timeout=4s",
+                    "put",
+                    "/partition/isolated",
+                    "x",
+                ],
                 { encoding: "utf8", env: { ...process.env, ETCDCTL_API: "3" } },
             );
             expect(isolatedWrite.status).not.toBe(0);

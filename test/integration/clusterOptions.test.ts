@@ -37,7 +37,9 @@ test("a release that does not match its pinned SHA-256 is never installed: the b
             failure = (e as Error).message;
         }
         expect(failure).toMatch(/boot command failed/);
-        expect(failure).toMatch(/checksum mismatch for file:\/\/\/run\/etcd-mirror\/v3\.5\.30\/etcd-v3\.5\.30-linux-amd64\.tar\.gz: expected [0-9a-f]{64}, got [0-9a-f]{64}; refusing to install etcd/);
+        expect(failure).toMatch(
+            /checksum mismatch for file:\/\/\/run\/etcd-mirror\/v3\.5\.30\/etcd-v3\.5\.30-linux-amd64\.tar\.gz: expected [0-9a-f]{64}, got [0-9a-f]{64}; refusing to install etcd/,
+        );
         const c = loadCluster(name)!;
         const member = c.members[0];
         expect(existsSync(join(member.dir, "upper", "usr", "local", "bin", "etcd"))).toBe(false);
@@ -64,7 +66,11 @@ describe("auth: true on etcd 3.5.30", () => {
         expect(users).toEqual([...c.members.map((m) => m.name), "root"].sort());
         expect(etcdctl(c, ["put", "/auth/probe", "ok"]).status).toBe(0);
         // On a member, the etcdctl environment left by the boot works as is (the member's certificate is a root-role user).
-        const onMember = inMember(c, 1, ["bash", "-c", ". /etc/profile.d/etcdctl.sh && etcdctl get /auth/probe --print-value-only && etcdctl endpoint health --cluster"]);
+        const onMember = inMember(c, 1, [
+            "bash",
+            "-c",
+            ". /etc/profile.d/etcdctl.sh && etcdctl get /auth/probe --print-value-only && etcdctl endpoint health --cluster",
+        ]);
         expect(onMember.stderr).not.toMatch(/permission denied|user name is empty/i);
         expect(onMember.stdout.trim().split("\n")[0]).toBe("ok");
         expect(onMember.status).toBe(0);

@@ -23,7 +23,14 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 function exposure(unitText: string): number {
     writeFileSync(join(work, "etcd.service"), unitText);
-    const r = run("unshare", ["--mount", "sh", "-c", `mount --bind "$1/bin" ${memberPaths.binDir} && systemd-analyze security --offline=true "$1/etcd.service"`, "sh", work]);
+    const r = run("unshare", [
+        "--mount",
+        "sh",
+        "-c",
+        `mount --bind "$1/bin" ${memberPaths.binDir} && systemd-analyze security --offline=true "$1/etcd.service"`,
+        "sh",
+        work,
+    ]);
     const m = /Overall exposure level for etcd\.service: (\d+\.\d+)/.exec(r.stdout);
     if (!m) {
         throw new Error(`systemd-analyze security printed no exposure level (exit ${r.status}): ${r.stderr}`);

@@ -120,7 +120,9 @@ describe("resource graph", () => {
             expect(r.inputs.cidrIpv4).not.toBe("0.0.0.0/0");
             expect(r.inputs.cidrIpv6).not.toBe("::/0");
         }
-        const egress = of("prod", T.egress).map((r) => `${r.inputs.fromPort}-${r.inputs.toPort} ${r.inputs.cidrIpv4 ?? (r.inputs.referencedSecurityGroupId === group.id ? "self" : "?")}`);
+        const egress = of("prod", T.egress).map(
+            (r) => `${r.inputs.fromPort}-${r.inputs.toPort} ${r.inputs.cidrIpv4 ?? (r.inputs.referencedSecurityGroupId === group.id ? "self" : "?")}`,
+        );
         expect(egress.sort()).toEqual(["2379-2380 self", "443-443 0.0.0.0/0"]);
     });
 
@@ -149,7 +151,10 @@ describe("resource graph", () => {
     test("each member's role reads and decrypts only its own two key parameters", () => {
         const kmsArn = of("prod", T.kms)[0].outputs.arn;
         for (let i = 0; i < 3; i++) {
-            const own = of("prod", T.parameter).filter((p) => p.name.startsWith(`prod-member-${i}-`)).map((p) => p.outputs.arn).sort();
+            const own = of("prod", T.parameter)
+                .filter((p) => p.name.startsWith(`prod-member-${i}-`))
+                .map((p) => p.outputs.arn)
+                .sort();
             expect(own).toHaveLength(2);
             const policy = JSON.parse(mocks.get(T.policy, `prod-member-${i}-keys`).inputs.policy);
             expect(policy.Statement).toHaveLength(2);
@@ -225,7 +230,10 @@ describe("secrecy", () => {
     });
 
     test("the scan finds a key placed in a non-secret input (it is not a rubber stamp)", () => {
-        const planted = { ...of("prod", T.instance)[0], inputs: { ...of("prod", T.instance)[0].inputs, tags: { note: "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----" } } };
+        const planted = {
+            ...of("prod", T.instance)[0],
+            inputs: { ...of("prod", T.instance)[0].inputs, tags: { note: "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----" } },
+        };
         expect(findPrivateKeyLeaks([planted])).toEqual([`${T.instance}::prod-member-0 input tags`]);
     });
 
@@ -310,14 +318,20 @@ describe("certificates, checked with openssl", () => {
         expect(fromKey).toBe(openssl("x509", "-in", save("c0.pem", certOf("prod-member-0-server")), "-noout", "-pubkey"));
         expect(keyOf("prod-member-0-server")).toBe(parameter);
         const clientKey = await valueOf(clusters.prod.clientKeyPem);
-        expect(openssl("pkey", "-in", save("ck.pem", clientKey), "-pubout")).toBe(openssl("x509", "-in", save("cc.pem", certOf("prod-client")), "-noout", "-pubkey"));
+        expect(openssl("pkey", "-in", save("ck.pem", clientKey), "-pubout")).toBe(
+            openssl("x509", "-in", save("cc.pem", certOf("prod-client")), "-noout", "-pubkey"),
+        );
     });
 });
 
 describe("bad arguments fail before anything is created", () => {
     test.each([
         ["size", { size: 11 }, "size: expected an integer from 1 to 9, got 11"],
-        ["clientCidrs", { clientCidrs: ["0.0.0.0/0"] }, 'clientCidrs[0]: expected a CIDR block narrower than the whole internet (set allowPublicAccess to open it), got "0.0.0.0/0"'],
+        [
+            "clientCidrs",
+            { clientCidrs: ["0.0.0.0/0"] },
+            'clientCidrs[0]: expected a CIDR block narrower than the whole internet (set allowPublicAccess to open it), got "0.0.0.0/0"',
+        ],
         ["dataVolume", { dataVolume: { type: "io2" as const } }, "dataVolume.iops: expected an integer from 100 to 32000 (required for io2), got undefined"],
     ])("%s", async (_, extra, message) => {
         const name = `bad-${Object.keys(extra)[0].toLowerCase()}`;

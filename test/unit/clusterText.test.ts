@@ -22,7 +22,8 @@ async function render(clusters: [string, EtcdClusterArgs][]): Promise<{ mocks: S
     return { mocks, resources: mocks.resources };
 }
 
-const bootScriptOf = (userData: string): string => parse(userData).write_files.find((f: { path: string }) => f.path === "/usr/local/sbin/etcd-bootstrap").content;
+const bootScriptOf = (userData: string): string =>
+    parse(userData).write_files.find((f: { path: string }) => f.path === "/usr/local/sbin/etcd-bootstrap").content;
 
 describe("determinism", () => {
     test("two runs of the same program register identical inputs for every resource", async () => {
@@ -30,7 +31,9 @@ describe("determinism", () => {
         const first = (await render([["det", args]])).resources;
         const second = (await render([["det", args]])).resources;
         const view = (rs: RecordedResource[]) =>
-            rs.map((r) => ({ type: r.type, name: r.name, inputs: r.inputs, secret: r.secretInputs })).sort((a, b) => `${a.type}${a.name}`.localeCompare(`${b.type}${b.name}`));
+            rs
+                .map((r) => ({ type: r.type, name: r.name, inputs: r.inputs, secret: r.secretInputs }))
+                .sort((a, b) => `${a.type}${a.name}`.localeCompare(`${b.type}${b.name}`));
         expect(view(second)).toEqual(view(first));
         const userData = first.filter((r) => r.type === "aws:ec2/instance:Instance").map((r) => r.inputs.userData as string);
         expect(userData).toHaveLength(5);
@@ -73,7 +76,10 @@ describe("hostile strings", () => {
         const dir = mkdtempSync(join(tmpdir(), "etcd-quote-"));
         try {
             // Evaluate only the assignments: the value must come back byte for byte, with nothing executed.
-            const assignments = script.split("\n").filter((l) => l.startsWith("readonly ")).join("\n");
+            const assignments = script
+                .split("\n")
+                .filter((l) => l.startsWith("readonly "))
+                .join("\n");
             writeFileSync(join(dir, "vars.sh"), `${assignments}\nprintf '%s' "$RELEASE_URL"\n`);
             const r = spawnSync("bash", [join(dir, "vars.sh")], { cwd: dir, encoding: "utf8" });
             expect(r.stdout).toBe(url);
@@ -90,13 +96,41 @@ describe("hostile strings", () => {
     });
 
     test.each<[string, EtcdClusterArgs, string]>([
-        ["tag value with a command substitution", { ...base, tags: { team: "$(reboot)" } }, 'tags.team: expected a value of up to 256 letters, digits, spaces and _ . : / = + - @, got "$(reboot)"'],
-        ["tag value with a newline", { ...base, tags: { team: "a\nb" } }, 'tags.team: expected a value of up to 256 letters, digits, spaces and _ . : / = + - @, got "a\\nb"'],
-        ["mirror URL with a quote", { ...base, binaryUrl: "https://m.example/x'y", binarySha256: "a".repeat(64) }, `binaryUrl: expected an http(s):// or file:// URL without spaces or quotes, got "https://m.example/x'y"`],
-        ["mirror URL with a backtick", { ...base, binaryUrl: "https://m.example/`id`", binarySha256: "a".repeat(64) }, 'binaryUrl: expected an http(s):// or file:// URL without spaces or quotes, got "https://m.example/`id`"'],
-        ["version with a newline", { ...base, version: "3.6.14\nETCD_AUTO_TLS=true" }, 'version: expected a release of etcd 3.4, 3.5, 3.6 such as "3.6.14" (pinned checksums: 3.5.6 to 3.6.14), got "3.6.14\\nETCD_AUTO_TLS=true"'],
-        ["retention with an injected variable", { ...base, tuning: { autoCompactionRetention: "1h\nETCD_AUTO_TLS=true" } }, 'tuning.autoCompactionRetention: expected a duration such as "1h", "30m" or a number of hours such as "1", got "1h\\nETCD_AUTO_TLS=true"'],
-        ["instance type with a space", { ...base, instanceType: "m7i.large && id" }, 'instanceType: expected an EC2 instance type such as "m7i.large", got "m7i.large && id"'],
+        [
+            "tag value with a command substitution",
+            { ...base, tags: { team: "$(reboot)" } },
+            'tags.team: expected a value of up to 256 letters, digits, spaces and _ . : / = + - @, got "$(reboot)"',
+        ],
+        [
+            "tag value with a newline",
+            { ...base, tags: { team: "a\nb" } },
+            'tags.team: expected a value of up to 256 letters, digits, spaces and _ . : / = + - @, got "a\\nb"',
+        ],
+        [
+            "mirror URL with a quote",
+            { ...base, binaryUrl: "https://m.example/x'y", binarySha256: "a".repeat(64) },
+            `binaryUrl: expected an http(s):// or file:// URL without spaces or quotes, got "https://m.example/x'y"`,
+        ],
+        [
+            "mirror URL with a backtick",
+            { ...base, binaryUrl: "https://m.example/`id`", binarySha256: "a".repeat(64) },
+            'binaryUrl: expected an http(s):// or file:// URL without spaces or quotes, got "https://m.example/`id`"',
+        ],
+        [
+            "version with a newline",
+            { ...base, version: "3.6.14\nETCD_AUTO_TLS=true" },
+            'version: expected a release of etcd 3.4, 3.5, 3.6 such as "3.6.14" (pinned checksums: 3.5.6 to 3.6.14), got "3.6.14\\nETCD_AUTO_TLS=true"',
+        ],
+        [
+            "retention with an injected variable",
+            { ...base, tuning: { autoCompactionRetention: "1h\nETCD_AUTO_TLS=true" } },
+            'tuning.autoCompactionRetention: expected a duration such as "1h", "30m" or a number of hours such as "1", got "1h\\nETCD_AUTO_TLS=true"',
+        ],
+        [
+            "instance type with a space",
+            { ...base, instanceType: "m7i.large && id" },
+            'instanceType: expected an EC2 instance type such as "m7i.large", got "m7i.large && id"',
+        ],
     ])("%s is refused before anything is created", async (_, args, message) => {
         const mocks = await installStackMocks({ tls: "fake" });
         const { EtcdCluster } = await import("../../components");

@@ -19,7 +19,9 @@ test("the plan matches the committed snapshot (run `npm run plan -- --update` an
         const a = plan.split("\n");
         const b = committed.split("\n");
         const first = a.findIndex((line, i) => line !== b[i]);
-        throw new Error(`plan differs from ${snapshot} at line ${first + 1}:\n  now:       ${a[first]}\n  committed: ${b[first]}\nRun \`npm run plan -- --update\` and commit it if intended.`);
+        throw new Error(
+            `plan differs from ${snapshot} at line ${first + 1}:\n  now:       ${a[first]}\n  committed: ${b[first]}\nRun \`npm run plan -- --update\` and commit it if intended.`,
+        );
     }
 });
 
@@ -36,7 +38,11 @@ test("redaction covers inputs marked secret and anything shaped like a private k
         type: "aws:ec2/instance:Instance",
         name: "x",
         secretInputs: ["userData"],
-        inputs: { userData: "plain but marked secret", tags: { note: "-----BEGIN RSA PRIVATE KEY-----\nAAA\n-----END RSA PRIVATE KEY-----" }, instanceType: "m7i.large" },
+        inputs: {
+            userData: "plain but marked secret",
+            tags: { note: "-----BEGIN RSA PRIVATE KEY-----\nAAA\n-----END RSA PRIVATE KEY-----" },
+            instanceType: "m7i.large",
+        },
     } as unknown as RecordedResource;
     expect(redact(record)).toEqual({ userData: redacted, tags: { note: redacted }, instanceType: "m7i.large" });
 });

@@ -1,13 +1,11 @@
 import { parse } from "yaml";
-import { parseVersion, versionFeatures } from "../../components/releases";
 import { renderBootScript, shellQuote } from "../../components/render/bootScript";
 import { renderCloudConfig } from "../../components/render/cloudConfig";
 import { renderEtcdEnvironment, tls12CipherSuites } from "../../components/render/etcdConfig";
-import { MemberUserDataParams, renderMemberUserData } from "../../components/render/memberUserData";
+import { renderMemberUserData } from "../../components/render/memberUserData";
 import { memberPaths } from "../../components/render/paths";
 import { renderSystemdUnit } from "../../components/render/systemdUnit";
-import { resolveSettings } from "../../components/validation";
-import { fakeCertPem as cert, fakeKeyPem as key, fixtureMembers as members, memberParams as params } from "../helpers/memberParams";
+import { fakeCertPem as cert, fakeKeyPem as key, memberParams as params } from "../helpers/memberParams";
 
 const envOf = (text: string) =>
     Object.fromEntries(
@@ -156,7 +154,15 @@ describe("cloud-config", () => {
         const paths = doc.write_files.map((f: { path: string }) => f.path);
         expect(paths).toEqual([...paths].sort());
         expect(paths).toEqual(
-            expect.arrayContaining([memberPaths.environmentFile, memberPaths.unitFile, memberPaths.caCert, memberPaths.serverCert, memberPaths.peerCert, memberPaths.bootScript, memberPaths.etcdctlProfile]),
+            expect.arrayContaining([
+                memberPaths.environmentFile,
+                memberPaths.unitFile,
+                memberPaths.caCert,
+                memberPaths.serverCert,
+                memberPaths.peerCert,
+                memberPaths.bootScript,
+                memberPaths.etcdctlProfile,
+            ]),
         );
         expect(paths).not.toContain(memberPaths.serverKey);
         const boot = doc.write_files.find((f: { path: string }) => f.path === memberPaths.bootScript);
@@ -166,7 +172,10 @@ describe("cloud-config", () => {
 
     test("inline delivery: keys written root-only", () => {
         const text = renderMemberUserData(
-            params("3.6.14", { ssmKeyParameters: undefined, tls: { caCertPem: cert("CA"), serverCertPem: cert("S"), peerCertPem: cert("P"), serverKeyPem: key("SK"), peerKeyPem: key("PK") } }),
+            params("3.6.14", {
+                ssmKeyParameters: undefined,
+                tls: { caCertPem: cert("CA"), serverCertPem: cert("S"), peerCertPem: cert("P"), serverKeyPem: key("SK"), peerKeyPem: key("PK") },
+            }),
         );
         const doc = parse(text);
         const serverKey = doc.write_files.find((f: { path: string }) => f.path === memberPaths.serverKey);
@@ -190,7 +199,9 @@ describe("cloud-config", () => {
         expect(script.content.indexOf("endpoint health --cluster")).toBeLessThan(script.content.indexOf("etcdctl auth enable"));
         expect(byPath("/etc/systemd/system/etcd-enable-auth.service").content).toContain("Type=oneshot");
         expect(byPath(memberPaths.bootScript).content).toContain("systemctl start --no-block 'etcd-enable-auth.service'");
-        expect(parse(renderMemberUserData(params("3.5.30"))).write_files.map((f: { path: string }) => f.path)).not.toContain("/usr/local/sbin/etcd-enable-auth");
+        expect(parse(renderMemberUserData(params("3.5.30"))).write_files.map((f: { path: string }) => f.path)).not.toContain(
+            "/usr/local/sbin/etcd-enable-auth",
+        );
     });
 
     test("deterministic: the same inputs render the same bytes", () => {
