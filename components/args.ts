@@ -1,22 +1,63 @@
 import * as pulumi from "@pulumi/pulumi";
 
+// Enumerations are const objects with a derived literal type: callers pass plain strings ("gp3"), and
+// schema generation for other Pulumi languages sees an enum.
+
 /** EBS volume types offered for the etcd data volume: both are SSD-backed. */
-export type DataVolumeType = "gp3" | "io2";
+export const DataVolumeType = {
+    /** General purpose SSD: 3000 IOPS and 125 MiB/s baseline, provisionable up to 80000 IOPS. */
+    Gp3: "gp3",
+    /** Provisioned IOPS SSD, for the largest clusters. */
+    Io2: "io2",
+} as const;
+export type DataVolumeType = (typeof DataVolumeType)[keyof typeof DataVolumeType];
 
 /** How members receive their private keys. */
-export type KeyDelivery = "ssm" | "inline";
+export const KeyDelivery = {
+    /** SSM Parameter Store SecureStrings under a KMS key; user-data holds only their names. */
+    Ssm: "ssm",
+    /** Inside user-data (readable through instance metadata): for places without SSM. */
+    Inline: "inline",
+} as const;
+export type KeyDelivery = (typeof KeyDelivery)[keyof typeof KeyDelivery];
 
 /** Lowest TLS version the members accept on their client and peer listeners. */
-export type TlsMinVersion = "TLS1.2" | "TLS1.3";
+export const TlsMinVersion = {
+    /** TLS 1.2, with ECDHE AES-GCM and ChaCha20 suites only. */
+    Tls12: "TLS1.2",
+    /** TLS 1.3 only. */
+    Tls13: "TLS1.3",
+} as const;
+export type TlsMinVersion = (typeof TlsMinVersion)[keyof typeof TlsMinVersion];
 
 /** Algorithm of every private key the cluster generates. */
-export type KeyAlgorithm = "ECDSA" | "RSA";
+export const KeyAlgorithm = {
+    /** ECDSA on the P-256 curve. */
+    Ecdsa: "ECDSA",
+    /** RSA with 2048-bit keys. */
+    Rsa: "RSA",
+} as const;
+export type KeyAlgorithm = (typeof KeyAlgorithm)[keyof typeof KeyAlgorithm];
 
 /** How `pulumi up` verifies that the cluster is healthy. */
-export type ReadinessMode = "ssm" | "direct" | "none";
+export const ReadinessMode = {
+    /** etcdctl on the members through SSM Run Command. */
+    Ssm: "ssm",
+    /** The deploying machine checks every client endpoint itself. */
+    Direct: "direct",
+    /** No check, and no one-at-a-time rolling. */
+    None: "none",
+} as const;
+export type ReadinessMode = (typeof ReadinessMode)[keyof typeof ReadinessMode];
 
 /** etcd's auto-compaction modes. */
-export type AutoCompactionMode = "periodic" | "revision";
+export const AutoCompactionMode = {
+    /** Keep a time window of history, e.g. "1h". */
+    Periodic: "periodic",
+    /** Keep a number of revisions. */
+    Revision: "revision",
+} as const;
+export type AutoCompactionMode = (typeof AutoCompactionMode)[keyof typeof AutoCompactionMode];
 
 /** The SSD-backed EBS volume that holds `/var/lib/etcd` on each member. */
 export interface EtcdDataVolumeArgs {
