@@ -33,12 +33,15 @@ export interface EtcdMember {
     name: string;
     /** Fixed private IP: held by the member's network interface across instance replacements. */
     privateIp: string;
+    /** Availability zone of the member's subnet, e.g. "eu-west-1a". */
     availabilityZone: string;
+    /** Subnet of the member's network interface. */
     subnetId: string;
+    /** Current EC2 instance; it changes when the member is replaced, its address and data do not. */
     instanceId: string;
-    /** https://IP:2379 */
+    /** Client URL, https://IP:2379. */
     clientUrl: string;
-    /** https://IP:2380 */
+    /** Peer URL, https://IP:2380. */
     peerUrl: string;
 }
 

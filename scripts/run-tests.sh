@@ -13,6 +13,7 @@ npx tsc --noEmit -p tsconfig.json || status=1
 echo "== lint (eslint, prettier)"
 npx eslint . || status=1
 npx prettier --check . || status=1
+npx ts-node --transpile-only scripts/generate-api-docs.ts --check || status=1
 
 echo "== unit tests"
 npx jest --selectProjects unit --json --outputFile="$results/unit.json" "$@" || status=1
