@@ -24,7 +24,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-test("the tarball holds the compiled component and its declarations, and nothing of the example stack, scripts or tests", () => {
+test("the tarball holds the compiled component, its declarations and the readiness check, and nothing of the example stack, other scripts or tests", () => {
     expect(files).toEqual(
         expect.arrayContaining([
             "package/package.json",
@@ -33,7 +33,11 @@ test("the tarball holds the compiled component and its declarations, and nothing
             "package/bin/components/args.d.ts",
         ]),
     );
-    const stray = files.filter((f) => !/^package\/(package\.json|README\.md|LICENSE|bin\/components\/.+\.(js|d\.ts|js\.map))$/.test(f));
+    // The readiness check travels with the component: the gates run it from the installed package.
+    expect(files).toContain("package/scripts/etcd-health-gate.sh");
+    const stray = files.filter(
+        (f) => !/^package\/(package\.json|README\.md|LICENSE|scripts\/etcd-health-gate\.sh|bin\/components\/.+\.(js|d\.ts|js\.map))$/.test(f),
+    );
     expect(stray).toEqual([]);
     expect(files).not.toContain("package/bin/index.js");
 });
@@ -60,6 +64,11 @@ test("a strict consumer program type-checks against the installed package, and t
         { cwd: consumer },
     );
     expect(loaded.stdout.trim()).toBe("function etcd-cluster:index:EtcdCluster function");
+    const gate = run("node", ["-e", 'process.stdout.write(require("@platform/etcd-cluster/bin/components/healthGate").healthGateScript().split("\\n")[0])'], {
+        cwd: consumer,
+    });
+    expect(gate.stderr).toBe("");
+    expect(gate.stdout).toBe("#!/bin/bash");
 });
 
 test("the type check fails for a consumer that misuses the types (it is not a rubber stamp)", () => {
