@@ -18,7 +18,7 @@ as_root() {
 install_packages() {
   local missing=() pkg
   for pkg in "${PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" == "install ok installed" ]] || missing+=("$pkg")
   done
   if ((${#missing[@]} == 0)); then
     log "Debian packages already installed"
@@ -88,7 +88,10 @@ mirror_sid_etcd() {
   (cd "$work" && apt-get "${opts[@]}" download -qq etcd-server etcd-client)
   local deb
   for deb in "$work"/*.deb; do dpkg-deb -x "$deb" "$work/root"; done
-  "$work/root/usr/bin/etcd" --version | grep -q "etcd Version: 3.5.30" || { log "ERROR: unpacked etcd is not 3.5.30"; exit 1; }
+  # Captured first: under pipefail, grep -q closing the pipe early would fail the check at random.
+  local unpacked
+  unpacked=$("$work/root/usr/bin/etcd" --version)
+  [[ "$unpacked" == *"etcd Version: 3.5.30"* ]] || { log "ERROR: unpacked etcd is not 3.5.30: $unpacked"; exit 1; }
   pack 3.5.30 "$work/root/usr/bin"
   rm -rf "$work"
 }

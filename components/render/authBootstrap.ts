@@ -30,7 +30,8 @@ until etcdctl --command-timeout=5s endpoint health --cluster >/dev/null 2>&1; do
   log "waiting for a healthy cluster"
   sleep 10
 done
-if etcdctl auth status 2>/dev/null | grep -q "Authentication Status: true"; then
+status=$(etcdctl auth status 2>/dev/null || true)
+if [[ "$status" == *"Authentication Status: true"* ]]; then
   log "authentication already enabled"
   exit 0
 fi

@@ -79,7 +79,12 @@ ensure_user() {
 }
 
 install_release() {
-  if [[ -x "$BIN_DIR/etcd" ]] && "$BIN_DIR/etcd" --version 2>/dev/null | grep -qx "etcd Version: $ETCD_VERSION"; then
+  # The whole output is captured: under pipefail, a reader that stops early (grep -q) fails at random.
+  local installed=""
+  if [[ -x "$BIN_DIR/etcd" ]]; then
+    installed=$("$BIN_DIR/etcd" --version 2>/dev/null || true)
+  fi
+  if [[ "\${installed%%$'\\n'*}" == "etcd Version: $ETCD_VERSION" ]]; then
     log "etcd $ETCD_VERSION already installed"
     return
   fi
@@ -102,7 +107,8 @@ install_release() {
     fi
   done
   rm -rf "$work"
-  log "installed $("$BIN_DIR/etcd" --version | head -n 1)"
+  installed=$("$BIN_DIR/etcd" --version || true)
+  log "installed \${installed%%$'\\n'*}"
 }
 
 # fetch_ssm_key NAME PATH: a SecureString parameter, decrypted with the member's own KMS grant.
