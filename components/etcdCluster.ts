@@ -392,7 +392,11 @@ export class EtcdCluster extends pulumi.ComponentResource {
             );
         const checked = (argument: string, cidr: pulumi.Input<string>, i: number) =>
             pulumi.output(cidr).apply((c) => {
-                checkCidr(`${argument}[${i}]`, c, args.allowPublicAccess === true);
+                const warnings = checkCidr(`${argument}[${i}]`, c, args.allowPublicAccess === true);
+                // Plain values were checked (and warned about) with the other arguments; outputs only now.
+                if (typeof cidr !== "string") {
+                    warnings.forEach((w) => pulumi.log.warn(w, this));
+                }
                 return c;
             });
         rule("peer-from-members", ports.peer, { group: group.id }, "etcd peers");

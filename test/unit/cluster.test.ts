@@ -51,6 +51,7 @@ const build: Record<string, EtcdClusterArgs> = {
     pair: { ...base, subnetIds: subnets.slice(0, 2) },
     inline: { ...base, keyDelivery: "inline", readiness: { mode: "direct" }, ami: "ami-0123456789abcdef0", dataVolume: { kmsKeyId: "alias/etcd-data" } },
     rsa: { ...base, tls: { keyAlgorithm: "RSA" }, readiness: { mode: "none" } },
+    open: { ...base, clientCidrs: [pulumi.output("0.0.0.0/0")], allowPublicAccess: true, readiness: { mode: "none" } },
 };
 
 beforeAll(async () => {
@@ -115,7 +116,7 @@ describe("resource graph", () => {
         ]);
         const fiveMetrics = of("five", T.ingress).filter((r) => r.inputs.fromPort === 2381);
         expect(fiveMetrics.map((r) => r.inputs.cidrIpv4)).toEqual(["10.9.0.0/24"]);
-        for (const r of mocks.ofType(T.ingress)) {
+        for (const r of mocks.ofType(T.ingress).filter((rule) => !rule.name.startsWith("open-"))) {
             expect(r.inputs.fromPort).not.toBe(22);
             expect(r.inputs.cidrIpv4).not.toBe("0.0.0.0/0");
             expect(r.inputs.cidrIpv6).not.toBe("::/0");
@@ -190,6 +191,11 @@ describe("resource graph", () => {
         expect(token("prod")).not.toBe(token("five"));
         const paths = mocks.ofType(T.parameter).map((p) => p.inputs.name);
         expect(new Set(paths).size).toBe(paths.length);
+    });
+
+    test("warnings: a world-open CIDR known only as an output is warned about once it resolves", () => {
+        expect(warnings).toContain("clientCidrs[0] 0.0.0.0/0: the port is open to the whole internet");
+        expect(of("open", T.ingress).map((r) => r.inputs.cidrIpv4)).toContain("0.0.0.0/0");
     });
 
     test("warnings: 3 members over 2 zones lose quorum with a zone", () => {
