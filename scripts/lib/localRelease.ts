@@ -73,6 +73,17 @@ function mirrored(version: string, mirrorDir: string): LocalRelease {
     return { version, tarball: relative(version), sha256 };
 }
 
+/** curl's error text once: with --retry it prints the same line for every attempt. */
+export function curlFailure(stderr: string): string {
+    const lines = stderr
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean);
+    const distinct = [...new Set(lines)];
+    const attempts = lines.length > distinct.length ? ` (${lines.length} attempts)` : "";
+    return `${distinct.join("; ")}${attempts}`;
+}
+
 /** Downloads the official release and keeps it only when it matches the pinned checksum. */
 function download(version: string, mirrorDir: string): LocalRelease {
     const pinned = pinnedChecksum(version, "amd64");
@@ -102,7 +113,7 @@ function download(version: string, mirrorDir: string): LocalRelease {
     );
     if (r.status !== 0) {
         rmSync(`${target}.part`, { force: true });
-        throw new Error(`download of etcd ${version} failed: ${(r.stderr ?? "").trim()}`);
+        throw new Error(`download of etcd ${version} failed: ${curlFailure(r.stderr ?? "")}`);
     }
     const actual = sha256File(`${target}.part`);
     if (actual !== pinned) {
