@@ -42,6 +42,15 @@ const describers: Record<string, Describe> = {
     "aws:ec2/networkInterface:NetworkInterface": (i, ref) => `subnet=${i.subnetId} groups=${(i.securityGroups ?? []).map(ref).join(",")}`,
     "aws:ec2/volumeAttachment:VolumeAttachment": (i, ref) => `${ref(i.volumeId)} -> ${ref(i.instanceId)} as ${i.deviceName}`,
     "aws:ec2/securityGroup:SecurityGroup": (i) => `vpc=${i.vpcId}`,
+    // The example stack's own network (no vpcId): `npm run plan -- --new-network`.
+    "aws:ec2/vpc:Vpc": (i) => `${i.cidrBlock}`,
+    "aws:ec2/subnet:Subnet": (i) => `${i.cidrBlock} az=${i.availabilityZone}`,
+    "aws:ec2/routeTable:RouteTable": (i, ref) =>
+        (i.routes ?? [])
+            .map((r: any) => `${r.cidrBlock} -> ${r.natGatewayId ? `nat gateway ${ref(r.natGatewayId)}` : `internet gateway ${ref(r.gatewayId)}`}`)
+            .join(", "),
+    "aws:ec2/natGateway:NatGateway": (i, ref) => `in ${ref(i.subnetId)} address=${ref(i.allocationId)}`,
+    "aws:ec2/eip:Eip": (i) => `public IPv4 (domain ${i.domain})`,
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": (i, ref) =>
         `in ${i.ipProtocol}/${i.fromPort === i.toPort ? i.fromPort : `${i.fromPort}-${i.toPort}`} from ${i.cidrIpv4 ?? i.cidrIpv6 ?? ref(i.referencedSecurityGroupId)}`,
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": (i, ref) =>
@@ -120,12 +129,15 @@ export function renderPlan(resources: RecordedResource[], outputs: Record<string
     return `${lines.join("\n")}\n`;
 }
 
-/** The example stack's plan for a 3-member cluster in the given (mocked) network. */
-export async function planExampleStack(config: Record<string, string> = {}): Promise<string> {
-    const mocks = await installStackMocks(
-        { tls: "fake" },
-        { stack: "dev", config: { vpcId: "vpc-0123abcd", subnetIds: JSON.stringify(["subnet-0aaa1111", "subnet-0bbb2222", "subnet-0ccc3333"]), ...config } },
-    );
+/**
+ * The example stack's plan for a 3-member cluster in a (mocked) existing network, or with `newNetwork` as a
+ * stack without `vpcId` creates it: its own VPC, subnets and NAT gateway.
+ */
+export async function planExampleStack(config: Record<string, string> = {}, o: { newNetwork?: boolean } = {}): Promise<string> {
+    const network: Record<string, string> = o.newNetwork
+        ? {}
+        : { vpcId: "vpc-0123abcd", subnetIds: JSON.stringify(["subnet-0aaa1111", "subnet-0bbb2222", "subnet-0ccc3333"]) };
+    const mocks = await installStackMocks({ tls: "fake" }, { stack: "dev", config: { ...network, ...config } });
     const pulumi = await import("@pulumi/pulumi");
     const warn = pulumi.log.warn;
     pulumi.log.warn = async () => undefined;
