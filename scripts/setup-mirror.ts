@@ -153,6 +153,13 @@ function main(): void {
     const installed = installedPackage();
     const input = { online: probe.reachable, pinnedVersions: pinned, installed, packaged: [] as PackagedRelease[], mirrored: held };
     let plan: MirrorPlan = planMirror(input);
+    // Official downloads first, before any package list is fetched: a checksum mismatch stops setup here.
+    const filled = new Set<string>();
+    for (const r of plan.releases.filter((r) => r.source.kind === "official")) {
+        log(describeSource(r, releaseUrl(r.version, download.baseUrl)));
+        fill(r, mirrorDir, download, undefined);
+        filled.add(r.version);
+    }
 
     // Other suites of the machine's archive, only when the official releases and the machine's own package leave a need.
     const os = parseOsRelease(existsSync("/etc/os-release") ? readFileSync("/etc/os-release", "utf8") : "");
@@ -185,10 +192,8 @@ function main(): void {
     }
 
     for (const line of plan.absent) log(`etcd ${line}: no source offers one (optional: the tests need 3.4 and 3.5)`);
-    for (const r of plan.releases) log(describeSource(r, releaseUrl(r.version, download.baseUrl)));
-    // Official downloads first: a checksum mismatch stops setup before anything else is fetched.
-    const order = (r: PlannedRelease) => ["official", "installed", "package", "mirror"].indexOf(r.source.kind);
-    for (const r of [...plan.releases].sort((a, b) => order(a) - order(b))) {
+    for (const r of plan.releases.filter((r) => !filled.has(r.version))) {
+        log(describeSource(r, releaseUrl(r.version, download.baseUrl)));
         fill(r, mirrorDir, download, index);
     }
     if (plan.missing.length) {
