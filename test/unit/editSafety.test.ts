@@ -1,13 +1,17 @@
 // Typical edits to a running 3-member cluster, judged on the mocked graph: what changes, what is replaced,
 // and that members are never all touched at once. The CA, member keys, network interfaces (member
-// addresses) and data volumes must survive every one of these edits.
+// addresses) and data volumes must survive every one of these edits. Every case runs in both readiness
+// modes that gate the roll: in "ssm" mode the gate's environment names the instance ids, so a replaced
+// instance changes it anyway; in "direct" mode only the member revision does, and a gap there (an edit
+// that touches members but not the revision) shows only in that mode.
 import type { EtcdClusterArgs } from "../../components";
 import { ChangeKind, diffRuns, ResourceChange } from "../../scripts/lib/planDiff";
 import { installStackMocks, RecordedResource, settled, StackMockOptions, valueOf } from "../../scripts/lib/stackMocks";
 
 jest.setTimeout(60_000);
 
-const base: EtcdClusterArgs = { vpcId: "vpc-0123abcd", subnetIds: ["subnet-0aaa1111", "subnet-0bbb2222", "subnet-0ccc3333"], version: "3.6.13" };
+const modes = ["ssm", "direct"] as const;
+let base: EtcdClusterArgs;
 
 async function run(args: EtcdClusterArgs, mockOptions: StackMockOptions = {}): Promise<RecordedResource[]> {
     const mocks = await installStackMocks({ tls: "fake", ...mockOptions });
@@ -61,55 +65,77 @@ function expectOneAtATime(changes: ResourceChange[], resources: RecordedResource
     }
 }
 
-test("an unchanged program changes nothing", async () => {
-    const { changes } = await edit(base);
-    expect(changes).toEqual([]);
-});
+describe.each(modes)("readiness mode %s", (mode) => {
+    beforeAll(() => {
+        base = { vpcId: "vpc-0123abcd", subnetIds: ["subnet-0aaa1111", "subnet-0bbb2222", "subnet-0ccc3333"], version: "3.6.13", readiness: { mode } };
+    });
 
-test("etcd version bump: each instance is replaced (new user-data), one at a time; identity and data kept", async () => {
-    const { changes, resources } = await edit({ ...base, version: "3.6.14" });
-    expect(names(changes, "replace", "aws:ec2/instance:Instance")).toEqual(["prod-member-0", "prod-member-1", "prod-member-2"]);
-    expect(names(changes, "replace", "aws:ec2/volumeAttachment:VolumeAttachment")).toEqual(["prod-member-0-data", "prod-member-1-data", "prod-member-2-data"]);
-    expectIdentityKept(changes);
-    expectOneAtATime(changes, resources);
-    expect(names(changes, "create")).toEqual([]);
-});
+    test(`the gates run in ${mode} mode and name their member`, async () => {
+        const resources = await run(base);
+        const gates = resources.filter((r) => r.type === "command:local:Command");
+        expect(gates.map((g) => g.name).sort()).toEqual(["prod-member-0-rolled", "prod-member-1-rolled", "prod-member-2-rolled", "prod-ready"]);
+        for (const gate of gates) {
+            expect(gate.inputs.environment.ETCD_GATE_MODE).toBe(mode);
+        }
+        expect(gates.filter((g) => g.name.endsWith("-rolled")).map((g) => g.inputs.environment.ETCD_GATE_MEMBER)).toEqual(["prod-0", "prod-1", "prod-2"]);
+    });
 
-test("instance type: instances updated in place (stop and start), one at a time; nothing replaced", async () => {
-    const { changes, resources } = await edit({ ...base, instanceType: "m7i.xlarge" });
-    expect(names(changes, "update", "aws:ec2/instance:Instance")).toEqual(["prod-member-0", "prod-member-1", "prod-member-2"]);
-    expect(names(changes, "replace")).toEqual([]);
-    expectOneAtATime(changes, resources);
-});
+    test("an unchanged program changes nothing", async () => {
+        const { changes } = await edit(base);
+        expect(changes).toEqual([]);
+    });
 
-test("data volume size: volumes modified in place; no instance touched", async () => {
-    const { changes } = await edit({ ...base, dataVolume: { sizeGib: 64 } });
-    expect(names(changes, "update")).toEqual(["prod-member-0-data", "prod-member-1-data", "prod-member-2-data"]);
-    expect(changes.every((c) => c.type === "aws:ebs/volume:Volume" && c.changed.join() === "size")).toBe(true);
-    expectIdentityKept(changes);
-});
+    test("etcd version bump: each instance is replaced (new user-data), one at a time; identity and data kept", async () => {
+        const { changes, resources } = await edit({ ...base, version: "3.6.14" });
+        expect(names(changes, "replace", "aws:ec2/instance:Instance")).toEqual(["prod-member-0", "prod-member-1", "prod-member-2"]);
+        expect(names(changes, "replace", "aws:ec2/volumeAttachment:VolumeAttachment")).toEqual([
+            "prod-member-0-data",
+            "prod-member-1-data",
+            "prod-member-2-data",
+        ]);
+        expectIdentityKept(changes);
+        expectOneAtATime(changes, resources);
+        expect(names(changes, "create")).toEqual([]);
+    });
 
-test("a new client CIDR: one security group rule is created, nothing else changes", async () => {
-    const { changes } = await edit({ ...base, clientCidrs: ["10.20.0.0/16"] });
-    expect(changes).toEqual([{ type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name: "prod-client-cidr-0", kind: "create", changed: [] }]);
-});
+    test("instance type: instances updated in place (stop and start), one at a time; nothing replaced", async () => {
+        const { changes, resources } = await edit({ ...base, instanceType: "m7i.xlarge" });
+        expect(names(changes, "update", "aws:ec2/instance:Instance")).toEqual(["prod-member-0", "prod-member-1", "prod-member-2"]);
+        expect(names(changes, "replace")).toEqual([]);
+        expectOneAtATime(changes, resources);
+    });
 
-test("a newer Amazon Linux image (default AMI): no change at all", async () => {
-    const { changes } = await edit(base, { ami: "ami-0fedcba9876543210" });
-    expect(changes).toEqual([]);
-});
+    test("data volume size: volumes modified in place; no instance touched", async () => {
+        const { changes } = await edit({ ...base, dataVolume: { sizeGib: 64 } });
+        expect(names(changes, "update")).toEqual(["prod-member-0-data", "prod-member-1-data", "prod-member-2-data"]);
+        expect(changes.every((c) => c.type === "aws:ebs/volume:Volume" && c.changed.join() === "size")).toBe(true);
+        expectIdentityKept(changes);
+    });
 
-test("an explicit AMI change: instances replaced one at a time; identity and data kept", async () => {
-    const before = await run({ ...base, ami: "ami-0123456789abcdef0" });
-    const after = await run({ ...base, ami: "ami-0fedcba987654321f" });
-    const changes = diffRuns(before, after);
-    expect(names(changes, "replace", "aws:ec2/instance:Instance")).toEqual(["prod-member-0", "prod-member-1", "prod-member-2"]);
-    expectIdentityKept(changes);
-    expectOneAtATime(changes, after);
-});
+    test("a new client CIDR: one security group rule is created, nothing else changes", async () => {
+        const { changes } = await edit({ ...base, clientCidrs: ["10.20.0.0/16"] });
+        expect(changes).toEqual([
+            { type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name: "prod-client-cidr-0", kind: "create", changed: [] },
+        ]);
+    });
 
-test("the judge can fail: moving the cluster to other subnets replaces interfaces and volumes", async () => {
-    const { changes } = await edit({ ...base, subnetIds: ["subnet-0bbb2222", "subnet-0ccc3333", "subnet-0aaa1111"] });
-    expect(names(changes, "replace", "aws:ec2/networkInterface:NetworkInterface")).toHaveLength(3);
-    expect(() => expectIdentityKept(changes)).toThrow();
+    test("a newer Amazon Linux image (default AMI): no change at all", async () => {
+        const { changes } = await edit(base, { ami: "ami-0fedcba9876543210" });
+        expect(changes).toEqual([]);
+    });
+
+    test("an explicit AMI change: instances replaced one at a time; identity and data kept", async () => {
+        const before = await run({ ...base, ami: "ami-0123456789abcdef0" });
+        const after = await run({ ...base, ami: "ami-0fedcba987654321f" });
+        const changes = diffRuns(before, after);
+        expect(names(changes, "replace", "aws:ec2/instance:Instance")).toEqual(["prod-member-0", "prod-member-1", "prod-member-2"]);
+        expectIdentityKept(changes);
+        expectOneAtATime(changes, after);
+    });
+
+    test("the judge can fail: moving the cluster to other subnets replaces interfaces and volumes", async () => {
+        const { changes } = await edit({ ...base, subnetIds: ["subnet-0bbb2222", "subnet-0ccc3333", "subnet-0aaa1111"] });
+        expect(names(changes, "replace", "aws:ec2/networkInterface:NetworkInterface")).toHaveLength(3);
+        expect(() => expectIdentityKept(changes)).toThrow();
+    });
 });

@@ -48,12 +48,20 @@ describe("resolveSettings: bad arguments are refused with the argument and the a
             { binaryUrl: "https://m.example/e.tgz", binarySha256: "abc" },
             'binarySha256: expected a SHA-256 digest of 64 hexadecimal digits, got "abc"',
         ],
-        ["malformed CIDR", { clientCidrs: ["10.0.0.0/33"] }, 'clientCidrs[0]: expected an IPv4 or IPv6 CIDR block such as "10.0.0.0/16", got "10.0.0.0/33"'],
-        ["CIDR without prefix", { clientCidrs: ["10.0.0.1"] }, 'clientCidrs[0]: expected an IPv4 or IPv6 CIDR block such as "10.0.0.0/16", got "10.0.0.1"'],
+        [
+            "malformed CIDR",
+            { clientCidrs: ["10.0.0.0/33"] },
+            'clientCidrs[0]: expected an IPv4 or IPv6 CIDR block such as "10.0.0.0/16" or "2001:db8::/32", got "10.0.0.0/33"',
+        ],
+        [
+            "CIDR without prefix",
+            { clientCidrs: ["10.0.0.1"] },
+            'clientCidrs[0]: expected an IPv4 or IPv6 CIDR block such as "10.0.0.0/16" or "2001:db8::/32", got "10.0.0.1"',
+        ],
         [
             "octet over 255",
             { metricsCidrs: ["10.0.0.0/8", "300.1.1.0/24"] },
-            'metricsCidrs[1]: expected an IPv4 or IPv6 CIDR block such as "10.0.0.0/16", got "300.1.1.0/24"',
+            'metricsCidrs[1]: expected an IPv4 or IPv6 CIDR block such as "10.0.0.0/16" or "2001:db8::/32", got "300.1.1.0/24"',
         ],
         [
             "world-open client port",
