@@ -25,9 +25,19 @@ install_packages() {
     log "system packages already installed"
     return
   fi
-  log "installing ${missing[*]}"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # A package this release does not have is named and left out; for etcd the mirror then uses other sources.
+  local available=()
+  for pkg in "${missing[@]}"; do
+    if [[ "$(apt-cache policy "$pkg" | sed -n 's/^[[:space:]]*Candidate:[[:space:]]*//p')" =~ ^(|\(none\))$ ]]; then
+      log "$pkg: not packaged by this distribution release; skipped"
+    else
+      available+=("$pkg")
+    fi
+  done
+  ((${#available[@]} > 0)) || return 0
+  log "installing ${available[*]}"
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${available[@]}" >/dev/null
 }
 
 # The mirror's releases and their sources (official tarballs when reachable, else the distribution's packages)

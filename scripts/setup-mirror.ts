@@ -99,7 +99,12 @@ class SuiteIndex {
             // Only the etcd stanzas matter: filtered here so that a 60 MB index never reaches Node.
             const packages = files
                 .map((file) =>
-                    mustRun("sh", ["-c", `/usr/lib/apt/apt-helper cat-file "$1" | awk 'BEGIN { RS = ""; ORS = "\\n\\n" } /^Package: etcd-(server|client)\\n/'`, "sh", file]),
+                    mustRun("sh", [
+                        "-c",
+                        `/usr/lib/apt/apt-helper cat-file "$1" | awk 'BEGIN { RS = ""; ORS = "\\n\\n" } /^Package: etcd-(server|client)\\n/'`,
+                        "sh",
+                        file,
+                    ]),
                 )
                 .join("");
             return { suite, packages };
@@ -148,7 +153,9 @@ function main(): void {
     const pinned = pinnedVersions().map((v) => v.text);
     const probeVersion = pinned.filter((v) => lineOf(v) === "3.5").pop()!;
     const probe = probeRelease(probeVersion, download);
-    log(probe.reachable ? `official releases: ${probe.detail} answers` : `official releases not reachable (${probe.detail}); using the distribution's packages`);
+    log(
+        probe.reachable ? `official releases: ${probe.detail} answers` : `official releases not reachable (${probe.detail}); using the distribution's packages`,
+    );
 
     const installed = installedPackage();
     const input = { online: probe.reachable, pinnedVersions: pinned, installed, packaged: [] as PackagedRelease[], mirrored: held };

@@ -73,7 +73,12 @@ export function parseOneLineSources(text: string): AptSource[] {
         const line = raw.replace(/#.*$/, "").trim();
         const m = /^deb\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)\s*(.*)$/.exec(line);
         if (!m) continue;
-        const options = new Map((m[1] ?? "").split(/\s+/).filter(Boolean).map((o) => o.split("=") as [string, string]));
+        const options = new Map(
+            (m[1] ?? "")
+                .split(/\s+/)
+                .filter(Boolean)
+                .map((o) => o.split("=") as [string, string]),
+        );
         const signedBy = options.get("signed-by");
         sources.push({
             uris: [m[2]],

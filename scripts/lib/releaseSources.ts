@@ -93,10 +93,7 @@ export function packagedReleases(lists: SuitePackages[]): { releases: PackagedRe
 
 /** Where one release of the mirror comes from. */
 export type ReleaseSource =
-    | { kind: "mirror" }
-    | { kind: "official" }
-    | { kind: "installed"; packageVersion: string }
-    | { kind: "package"; suite: string; packageVersion: string };
+    { kind: "mirror" } | { kind: "official" } | { kind: "installed"; packageVersion: string } | { kind: "package"; suite: string; packageVersion: string };
 
 export interface PlannedRelease {
     line: Line;

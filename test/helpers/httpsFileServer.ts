@@ -45,12 +45,59 @@ export async function startHttpsFileServer(root: string, work: string, host = "1
     const pki = join(work, "pki");
     mkdirSync(pki, { recursive: true });
     const f = (name: string) => join(pki, name);
-    openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=test release CA", "-keyout", f("ca.key"), "-out", f("ca.crt")]);
-    openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${host}`, "-keyout", f("server.key"), "-out", f("server.csr")]);
+    openssl([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test release CA",
+        "-keyout",
+        f("ca.key"),
+        "-out",
+        f("ca.crt"),
+    ]);
+    openssl([
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-subj",
+        `/CN=${host}`,
+        "-keyout",
+        f("server.key"),
+        "-out",
+        f("server.csr"),
+    ]);
     writeFileSync(f("server.ext"), `subjectAltName=IP:${host}\nextendedKeyUsage=serverAuth\n`);
-    openssl(["x509", "-req", "-in", f("server.csr"), "-CA", f("ca.crt"), "-CAkey", f("ca.key"), "-CAcreateserial", "-days", "1", "-extfile", f("server.ext"), "-out", f("server.crt")]);
+    openssl([
+        "x509",
+        "-req",
+        "-in",
+        f("server.csr"),
+        "-CA",
+        f("ca.crt"),
+        "-CAkey",
+        f("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        f("server.ext"),
+        "-out",
+        f("server.crt"),
+    ]);
 
-    const child: ChildProcess = spawn(process.execPath, ["-e", serverSource, root, f("server.key"), f("server.crt"), host], { stdio: ["ignore", "pipe", "pipe"] });
+    const child: ChildProcess = spawn(process.execPath, ["-e", serverSource, root, f("server.key"), f("server.crt"), host], {
+        stdio: ["ignore", "pipe", "pipe"],
+    });
     const port = await new Promise<number>((resolve, reject) => {
         let stderr = "";
         child.stderr!.on("data", (d) => (stderr += d));

@@ -49,7 +49,9 @@ describe("binaries from a directory", () => {
 
     test("holding another version than the one asked for, are refused", () => {
         const other = pathVersion === "3.5.99" ? "3.5.98" : "3.5.99";
-        expect(() => findRelease({ mirrorDir: mirror, etcdDir, version: other })).toThrow(`--etcd-dir ${etcdDir} holds etcd ${pathVersion}, not the requested ${other}`);
+        expect(() => findRelease({ mirrorDir: mirror, etcdDir, version: other })).toThrow(
+            `--etcd-dir ${etcdDir} holds etcd ${pathVersion}, not the requested ${other}`,
+        );
     });
 });
 
@@ -117,7 +119,10 @@ describe("download from a release server in the upstream layout (HTTPS on loopba
     });
 
     test("setup's reachability probe: a served release answers; a missing one, and a server that never answers, do not", () => {
-        expect(probeRelease(version, { baseUrl: server.baseUrl, caFile: server.caFile })).toEqual({ reachable: true, detail: `${server.baseUrl}/v${version}/${tarballName(version)}` });
+        expect(probeRelease(version, { baseUrl: server.baseUrl, caFile: server.caFile })).toEqual({
+            reachable: true,
+            detail: `${server.baseUrl}/v${version}/${tarballName(version)}`,
+        });
         expect(probeRelease("3.5.99", { baseUrl: server.baseUrl, caFile: server.caFile }).detail).toMatch(/error: 404/);
         const start = Date.now();
         const stalled = probeRelease(version, { baseUrl: `${server.baseUrl}/stall`, caFile: server.caFile }, 2);

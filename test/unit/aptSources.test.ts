@@ -93,11 +93,19 @@ describe("parsing", () => {
         const entries = parseOneLineSources(jammyList);
         expect(entries).toHaveLength(5);
         expect(entries[0]).toEqual({ uris: ["http://archive.example/ubuntu/"], suites: ["jammy"], components: ["main", "restricted"] });
-        expect(entries[3]).toEqual({ uris: ["https://vendor.example/ubuntu"], suites: ["jammy"], components: ["main"], signedBy: "/usr/share/keyrings/vendor.gpg" });
+        expect(entries[3]).toEqual({
+            uris: ["https://vendor.example/ubuntu"],
+            suites: ["jammy"],
+            components: ["main"],
+            signedBy: "/usr/share/keyrings/vendor.gpg",
+        });
     });
 
     test("os-release of Debian and Ubuntu", () => {
-        expect(parseOsRelease('PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nID=debian\nVERSION_CODENAME=trixie\n')).toEqual({ id: "debian", codename: "trixie" });
+        expect(parseOsRelease('PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nID=debian\nVERSION_CODENAME=trixie\n')).toEqual({
+            id: "debian",
+            codename: "trixie",
+        });
         expect(parseOsRelease('NAME="Ubuntu"\nID=ubuntu\nID_LIKE=debian\nVERSION_CODENAME=jammy\nUBUNTU_CODENAME=jammy\n')).toEqual(ubuntuJammy);
     });
 });
@@ -133,7 +141,9 @@ describe("the distribution's archive", () => {
     test("Ubuntu 22.04 one-line: the entry next to jammy-updates, not the vendor's", () => {
         const archive = distributionArchive(parseOneLineSources(jammyList), ubuntuJammy)!;
         expect(archive.uris).toEqual(["http://archive.example/ubuntu/"]);
-        expect(sourceLineForSuite(archive, "noble", ubuntuJammy)).toMatch(/^deb \[signed-by=\/usr\/share\/keyrings\/ubuntu-archive-keyring\.gpg\] http:\/\/archive\.example\/ubuntu\/ noble /);
+        expect(sourceLineForSuite(archive, "noble", ubuntuJammy)).toMatch(
+            /^deb \[signed-by=\/usr\/share\/keyrings\/ubuntu-archive-keyring\.gpg\] http:\/\/archive\.example\/ubuntu\/ noble /,
+        );
     });
 
     test("no entry for the release, or two indistinguishable ones: none is guessed", () => {

@@ -28,7 +28,7 @@ function hasTlsVersionFlags(version: string): boolean {
     return minor === 4 ? patch >= 25 : minor === 5 ? patch >= 8 : true;
 }
 
-// 3.4.23 (Debian's, from a mirror), a 3.5 release from the checksum table, 3.5.30 (from a mirror) and 3.6.14.
+// A 3.4 (no pinned checksum: rendered with a mirror URL), an older and a newer pinned 3.5, and a 3.6.
 const versions = ["3.4.23", "3.5.15", "3.5.30", "3.6.14"];
 const deliveries = ["ssm", "inline"] as const;
 type Delivery = (typeof deliveries)[number];
