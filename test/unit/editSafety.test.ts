@@ -1,6 +1,7 @@
 // Typical edits to a running 3-member cluster, judged on the mocked graph: what changes, what is replaced,
 // and that members are never all touched at once. The CA, member keys, network interfaces (member
-// addresses) and data volumes must survive every one of these edits.
+// addresses) and data volumes must survive every one of these edits. The second run of each edit sees the
+// first run's resources in AWS, as `pulumi up` on a deployed stack does.
 import type { EtcdClusterArgs } from "../../components";
 import { ChangeKind, diffRuns, ResourceChange } from "../../scripts/lib/planDiff";
 import { installStackMocks, RecordedResource, settled, StackMockOptions, valueOf } from "../../scripts/lib/stackMocks";
@@ -20,7 +21,7 @@ async function run(args: EtcdClusterArgs, mockOptions: StackMockOptions = {}): P
 
 async function edit(after: EtcdClusterArgs, mockAfter: StackMockOptions = {}): Promise<{ changes: ResourceChange[]; resources: RecordedResource[] }> {
     const before = await run(base);
-    const resources = await run(after, mockAfter);
+    const resources = await run(after, { existingResources: before, ...mockAfter });
     return { changes: diffRuns(before, resources), resources };
 }
 
@@ -101,7 +102,7 @@ test("a newer Amazon Linux image (default AMI): no change at all", async () => {
 
 test("an explicit AMI change: instances replaced one at a time; identity and data kept", async () => {
     const before = await run({ ...base, ami: "ami-0123456789abcdef0" });
-    const after = await run({ ...base, ami: "ami-0fedcba987654321f" });
+    const after = await run({ ...base, ami: "ami-0fedcba987654321f" }, { existingResources: before });
     const changes = diffRuns(before, after);
     expect(names(changes, "replace", "aws:ec2/instance:Instance")).toEqual(["prod-member-0", "prod-member-1", "prod-member-2"]);
     expectIdentityKept(changes);
@@ -112,4 +113,12 @@ test("the judge can fail: moving the cluster to other subnets replaces interface
     const { changes } = await edit({ ...base, subnetIds: ["subnet-0bbb2222", "subnet-0ccc3333", "subnet-0aaa1111"] });
     expect(names(changes, "replace", "aws:ec2/networkInterface:NetworkInterface")).toHaveLength(3);
     expect(() => expectIdentityKept(changes)).toThrow();
+});
+
+test("the judge can fail: the same version bump, had the program not found the deployed cluster, touches members at once", async () => {
+    const before = await run(base);
+    const after = await run({ ...base, version: "3.6.14" });
+    const changes = diffRuns(before, after);
+    expect(names(changes, "replace", "aws:ec2/instance:Instance")).toHaveLength(3);
+    expect(() => expectOneAtATime(changes, after)).toThrow();
 });
