@@ -40,7 +40,8 @@ async function main(): Promise<void> {
             "",
             `new cluster, ${largest.size} vs ${smallest.size} members: ${ratio.toFixed(2)}x the time, ${largest.steps} steps deep ` +
                 `(target: within 1.1x and at most 8 steps: ${met ? "met" : "MISSED"})`,
-            `longest chain of a new ${largest.size}-member cluster: ${largest.path.join(" > ")}`,
+            `longest chain of a new ${largest.size}-member cluster:`,
+            `  ${largest.path.join(" > ")}`,
             `a rolling change is one member at a time by design: each member's instance (delete and create), volume`,
             `attachment (likewise) and health gate, then the cluster's gate.`,
             "",

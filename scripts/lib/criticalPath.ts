@@ -12,7 +12,7 @@ export type StepCost = (r: RecordedResource) => number;
 export interface CriticalPath {
     /** Sum of the costs along the longest chain. */
     steps: number;
-    /** Names of the resources on that chain, first to last (those with a cost only). */
+    /** The resources on that chain, first to last, as "name (Type)" (those with a cost only). */
     path: string[];
 }
 
@@ -34,7 +34,8 @@ export function criticalPath(resources: RecordedResource[], cost: StepCost = (r)
         }
         stack.delete(r.urn);
         const own = cost(r);
-        const result = { steps: longest.steps + own, path: own > 0 ? [...longest.path, r.name] : longest.path };
+        const label = `${r.name} (${r.type.split(":").pop()})`;
+        const result = { steps: longest.steps + own, path: own > 0 ? [...longest.path, label] : longest.path };
         memo.set(r.urn, result);
         return result;
     };
