@@ -374,11 +374,11 @@ export class StackMocks implements pulumi.runtime.Mocks {
  */
 export async function installStackMocks(
     options: StackMockOptions = {},
-    run: { project?: string; stack?: string; config?: Record<string, string> } = {},
+    run: { project?: string; stack?: string; config?: Record<string, string>; preview?: boolean } = {},
 ): Promise<StackMocks> {
     const mocks = new StackMocks(options);
     const project = run.project ?? "etcd-cluster";
-    await pulumi.runtime.setMocks(mocks, project, run.stack ?? "test", false);
+    await pulumi.runtime.setMocks(mocks, project, run.stack ?? "test", run.preview ?? false);
     if (run.config) {
         pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(run.config).map(([k, v]) => [k.includes(":") ? k : `${project}:${k}`, v])));
     }

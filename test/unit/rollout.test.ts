@@ -1,11 +1,14 @@
 // New clusters are created all at once; existing clusters change one member at a time. The program tells
 // them apart by asking AWS for the cluster's tagged network interfaces: these tests give the mocked AWS
 // the resources of a previous run (all of them, some of them, or another cluster's) and judge the graph.
+import * as pulumi from "@pulumi/pulumi";
 import type { EtcdClusterArgs } from "../../components";
 import { criticalPath } from "../../scripts/lib/criticalPath";
 import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/stackMocks";
 
 jest.setTimeout(60_000);
+// The warnings (e.g. about readiness "none") are tested elsewhere.
+pulumi.log.warn = async () => undefined;
 
 const base: EtcdClusterArgs = { vpcId: "vpc-0123abcd", subnetIds: ["subnet-0aaa1111", "subnet-0bbb2222", "subnet-0ccc3333"], version: "3.6.13" };
 const T = {
@@ -14,14 +17,19 @@ const T = {
     command: "command:local:Command",
 };
 
-async function run(args: EtcdClusterArgs, existingResources: RecordedResource[] = [], name = "prod"): Promise<StackMocks> {
-    const mocks = await installStackMocks({ tls: "fake", existingResources });
+async function run(args: EtcdClusterArgs, existingResources: RecordedResource[] = [], name = "prod", preview = false): Promise<StackMocks> {
+    const mocks = await installStackMocks({ tls: "fake", existingResources }, { preview });
     const { EtcdCluster } = await import("../../components");
     const cluster = new EtcdCluster(name, args);
-    await valueOf(cluster.members);
+    if (!preview) {
+        await valueOf(cluster.members);
+    }
     await settled(mocks);
     return mocks;
 }
+
+/** Each instance's dependencies on other members' resources, by instance name. */
+const memberOrder = (mocks: StackMocks, size: number) => Array.from({ length: size }, (_, i) => otherMembersBefore(mocks, "prod", i));
 
 /** Names of other members' resources that member i's instance depends on. */
 function otherMembersBefore(mocks: StackMocks, name: string, i: number): string[] {
@@ -84,6 +92,15 @@ describe("an existing cluster", () => {
     test("once deployed, members change one at a time behind the previous member's gate", async () => {
         const mocks = await run(base, before.resources);
         expectChained(mocks, "prod", 3);
+    });
+
+    test("preview and up decide alike, for a new and for an existing cluster", async () => {
+        for (const existing of [[], before.resources]) {
+            const preview = memberOrder(await run(base, existing, "prod", true), 3);
+            const up = memberOrder(await run(base, existing), 3);
+            expect(preview).toEqual(up);
+            expect(preview[2]).toEqual(existing.length > 0 ? ["prod-member-1-rolled"] : []);
+        }
     });
 
     test("a first `pulumi up` that failed after one interface counts as existing", async () => {
