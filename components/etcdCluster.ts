@@ -8,7 +8,7 @@ import { memberSecurityGroup } from "./network";
 import { EtcdFaultTolerance, faultTolerance, memberZoneIndexes } from "./placement";
 import { instanceArch, officialReleaseUrl, pinnedChecksum, ReleaseArch } from "./releases";
 import { clientUrl, MemberEndpoint, peerUrl } from "./render/etcdConfig";
-import { clusterReadyGate, memberGate, RolloutContext } from "./rollout";
+import { clusterExists, clusterReadyGate, clusterTagKey, memberGate, RolloutContext, rolloutPredecessor } from "./rollout";
 import { checkSha256, checkUrl, EtcdClusterArgumentError, resolveDataVolume, resolveSettings } from "./validation";
 
 /** The Pulumi type token of the component. */
@@ -83,7 +83,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const clusterId = `${base}-${sha256(`${pulumi.getProject()}/${pulumi.getStack()}/${name}`).slice(0, 8)}`;
         const tags: pulumi.Output<Record<string, string>> = pulumi
             .output(args.tags ?? {})
-            .apply((t): Record<string, string> => ({ ...t, "etcd:cluster": clusterId }));
+            .apply((t): Record<string, string> => ({ ...t, [clusterTagKey]: clusterId }));
         const version = settings.version.text;
 
         const region = aws.getRegionOutput({}, parent).region;
@@ -143,15 +143,20 @@ export class EtcdCluster extends pulumi.ComponentResource {
             explicitAmi: args.ami,
         };
 
-        // Each member waits for the previous member's gate (or attachment, without gates): see rollout.ts.
+        // A new cluster creates every member at once; on an existing one each member waits for the previous
+        // member's gate (see rollout.ts).
+        const exists = clusterExists(clusterId, this);
         const members: Member[] = [];
+        const gates: pulumi.Resource[] = [];
         let previous: pulumi.Resource | undefined;
         zoneIndexes.forEach((zone, i) => {
-            const member = createMember(cluster, i, interfaces[i], subnetZones[zone], previous ? [previous] : []);
+            const member = createMember(cluster, i, interfaces[i], subnetZones[zone], rolloutPredecessor(exists, previous));
             members.push(member);
-            previous = memberGate(rollout, i, member) ?? member.attachment;
+            const gate = memberGate(rollout, i, member);
+            gates.push(...(gate ? [gate] : []));
+            previous = gate ?? member.attachment;
         });
-        clusterReadyGate(rollout, members, previous ? [previous] : []);
+        clusterReadyGate(rollout, members, gates);
 
         this.caCertPem = identity.ca.certPem;
         this.clientCertPem = identity.client.certPem;

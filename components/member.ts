@@ -64,14 +64,14 @@ export function memberInterface(
 
 /**
  * One member on its interface: data volume, certificates, key parameters and role, user-data, the instance
- * and the volume attachment. The instance waits for `after` (the rollout decides what that is).
+ * and the volume attachment. The instance also waits for `after`: the rollout decides what that is.
  */
 export function createMember(
     cluster: MemberContext,
     i: number,
     eni: aws.ec2.NetworkInterface,
     availabilityZone: pulumi.Input<string>,
-    after: pulumi.Resource[],
+    after: pulumi.Output<pulumi.Resource[]> | pulumi.Resource[],
 ): Member {
     const { name, clusterId, settings, args, identity, tags } = cluster;
     const parent = { parent: cluster.parent };
@@ -191,7 +191,7 @@ export function createMember(
             parent: cluster.parent,
             // The fixed interface can belong to one instance only: the old one goes first.
             deleteBeforeReplace: true,
-            dependsOn: [...after, ...(keyParameters ? [keyParameters.serverKey, keyParameters.peerKey] : []), ...(profile ? [profile] : [])],
+            dependsOn: withResources(after, [...(keyParameters ? [keyParameters.serverKey, keyParameters.peerKey] : []), ...(profile ? [profile] : [])]),
             // The default AMI is looked up anew each run: a newer image must not replace running members.
             ignoreChanges: args.ami ? [] : ["ami"],
         },
@@ -202,4 +202,12 @@ export function createMember(
         parent,
     );
     return { name: memberName, instance, attachment, userData };
+}
+
+/** Resources, some possibly known only as an output, as one dependsOn value. */
+function withResources(
+    first: pulumi.Output<pulumi.Resource[]> | pulumi.Resource[],
+    rest: pulumi.Resource[],
+): pulumi.Output<pulumi.Resource[]> | pulumi.Resource[] {
+    return pulumi.Output.isInstance(first) ? first.apply((resources) => [...resources, ...rest]) : [...first, ...rest];
 }

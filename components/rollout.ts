@@ -1,3 +1,4 @@
+import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
@@ -8,6 +9,40 @@ import { ClusterSettings } from "./validation";
 import { Member } from "./member";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** Tag that every resource of a cluster carries, with the cluster's id as its value. */
+export const clusterTagKey = "etcd:cluster";
+
+/**
+ * Whether any member of this cluster exists already, asked of AWS: a network interface tagged with the
+ * cluster's id. Interfaces are the first member resources created and the last deleted (an instance needs
+ * its interface), so a member that could hold data implies one, and a first `pulumi up` that failed after
+ * any interface counts as existing. The lookup's arguments are plain values, so preview and up ask the same
+ * question and, nothing having changed in between, get the same answer; it needs no input from the user.
+ */
+export function clusterExists(clusterId: string, parent: pulumi.Resource): pulumi.Output<boolean> {
+    return aws.ec2
+        .getNetworkInterfacesOutput({ filters: [{ name: `tag:${clusterTagKey}`, values: [clusterId] }] }, { parent })
+        .ids.apply((ids) => ids.length > 0);
+}
+
+/**
+ * What a member's instance waits for besides its own resources. On an existing cluster: the previous
+ * member's gate (or its attachment, without gates), so that a change reaches members one at a time, the next
+ * only once the cluster is healthy again. On a new cluster: nothing. No quorum exists before a majority of
+ * members runs, so there is nothing to protect, and every member is created at once.
+ */
+export function rolloutPredecessor(
+    exists: pulumi.Output<boolean>,
+    previous: pulumi.Resource | undefined,
+): pulumi.Output<pulumi.Resource[]> | pulumi.Resource[] {
+    if (!previous) {
+        return [];
+    }
+    // An output that resolves to resources (the SDK's dependsOn accepts it) rather than pulumi.output([previous]),
+    // which would copy the resource into a plain value.
+    return exists.apply((existing) => (existing ? [previous] : []));
+}
 
 /** What the readiness checks of one cluster share. */
 export interface RolloutContext {
@@ -53,8 +88,8 @@ export function memberGate(rollout: RolloutContext, i: number, member: Member): 
     );
 }
 
-/** The readiness check of the whole cluster, after every member: `pulumi up` ends when etcd is healthy. */
-export function clusterReadyGate(rollout: RolloutContext, members: Member[], after: pulumi.Resource[]): command.local.Command | undefined {
+/** The readiness check of the whole cluster, after every member and its gate: `pulumi up` ends when etcd is healthy. */
+export function clusterReadyGate(rollout: RolloutContext, members: Member[], gates: pulumi.Resource[]): command.local.Command | undefined {
     if (rollout.settings.readinessMode === "none") {
         return undefined;
     }
@@ -70,7 +105,7 @@ export function clusterReadyGate(rollout: RolloutContext, members: Member[], aft
                 members.map((m) => m.instance.id),
             ),
         },
-        { parent: rollout.parent, dependsOn: [...members.map((m) => m.attachment), ...after] },
+        { parent: rollout.parent, dependsOn: [...members.map((m) => m.attachment), ...gates] },
     );
 }
 

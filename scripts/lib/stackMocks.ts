@@ -24,6 +24,24 @@ export interface StackMockOptions {
     tls?: "real" | "fake";
     /** Value returned for the AMI SSM parameter. @default "ami-0a1b2c3d4e5f60718" */
     ami?: string;
+    /**
+     * Resources that already exist in the account, e.g. a previous run's `resources`: lookups such as
+     * `getNetworkInterfaces` find them, as AWS would on a stack that was deployed before. @default [] (a new stack)
+     */
+    existingResources?: RecordedResource[];
+    /**
+     * Time each custom resource takes to create, in ms (a fixed figure, or per resource): registrations then
+     * complete in the order the engine could run them, and `timings` shows the critical path. @default 0
+     */
+    latencyMs?: number | ((resource: { type: string; name: string }) => number);
+}
+
+/** When one registration started and completed, in ms since the mocks were installed. */
+export interface ResourceTiming {
+    type: string;
+    name: string;
+    startMs: number;
+    endMs: number;
 }
 
 /** One resource registration as the engine would receive it. */
@@ -104,6 +122,11 @@ const fakePem = (kind: string, label: string) => `-----BEGIN ${kind}-----\n${Buf
 export class StackMocks implements pulumi.runtime.Mocks {
     readonly resources: RecordedResource[] = [];
     readonly invokes: RecordedInvoke[] = [];
+    readonly timings: ResourceTiming[] = [];
+    /** Registrations whose (delayed) creation has not completed yet. */
+    inFlight = 0;
+    /** Date.now() when the mocks were installed: `timings` count from it. */
+    readonly epoch = Date.now();
     readonly options: Required<StackMockOptions>;
     private readonly subnets: Map<string, MockSubnet>;
     private readonly nextHost = new Map<string, number>();
@@ -117,6 +140,8 @@ export class StackMocks implements pulumi.runtime.Mocks {
             firstHost: options.firstHost ?? 10,
             tls: options.tls ?? "real",
             ami: options.ami ?? "ami-0a1b2c3d4e5f60718",
+            existingResources: options.existingResources ?? [],
+            latencyMs: options.latencyMs ?? 0,
         };
         this.subnets = new Map(Object.entries(this.options.subnets));
     }
@@ -150,7 +175,24 @@ export class StackMocks implements pulumi.runtime.Mocks {
         this.pending.set(key, [...(this.pending.get(key) ?? []), { type, name, secretInputs, ...meta }]);
     }
 
-    newResource(raw: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
+    newResource(raw: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult | Promise<pulumi.runtime.MockResourceResult> {
+        const { latencyMs } = this.options;
+        const latency = raw.custom === false ? 0 : typeof latencyMs === "function" ? latencyMs({ type: raw.type, name: raw.name }) : latencyMs;
+        if (latency <= 0) {
+            return this.register(raw);
+        }
+        const startMs = Date.now() - this.epoch;
+        this.inFlight++;
+        return new Promise((resolve) =>
+            setTimeout(() => {
+                this.inFlight--;
+                this.timings.push({ type: raw.type, name: raw.name, startMs, endMs: Date.now() - this.epoch });
+                resolve(this.register(raw));
+            }, latency),
+        );
+    }
+
+    private register(raw: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
         const args = { ...raw, inputs: unwrapSecrets(raw.inputs) };
         const { id, state } = this.outputsFor(args);
         const key = `${args.type}::${args.name}`;
@@ -208,6 +250,14 @@ export class StackMocks implements pulumi.runtime.Mocks {
                     version: 1,
                 };
             }
+            case "aws:ec2/getNetworkInterfaces:getNetworkInterfaces":
+                return {
+                    id: region,
+                    ids: this.existingNetworkInterfaces(args.inputs),
+                    filters: args.inputs.filters,
+                    tags: args.inputs.tags ?? {},
+                    region,
+                };
             case "aws:ec2/getSubnet:getSubnet": {
                 const subnet = this.subnets.get(String(args.inputs.id));
                 if (!subnet) {
@@ -223,6 +273,23 @@ export class StackMocks implements pulumi.runtime.Mocks {
             default:
                 throw new Error(`mock: unmocked call ${args.token}(${JSON.stringify(args.inputs)})`);
         }
+    }
+
+    /** Ids of the existing network interfaces that match every filter (tag filters only: others are not mocked). */
+    private existingNetworkInterfaces(inputs: Record<string, any>): string[] {
+        const filters: { name: string; values: string[] }[] = [
+            ...Object.entries((inputs.tags ?? {}) as Record<string, string>).map(([key, value]) => ({ name: `tag:${key}`, values: [value] })),
+            ...((inputs.filters ?? []) as { name: string; values: string[] }[]),
+        ];
+        for (const filter of filters) {
+            if (!filter.name.startsWith("tag:") || filter.values.some((v) => /[*?]/.test(v))) {
+                throw new Error(`mock: getNetworkInterfaces filter ${filter.name}=${filter.values.join(",")} is not mocked (exact tag filters only)`);
+            }
+        }
+        return this.options.existingResources
+            .filter((r) => r.type === "aws:ec2/networkInterface:NetworkInterface")
+            .filter((r) => filters.every((f) => f.values.includes(r.inputs.tags?.[f.name.slice("tag:".length)])))
+            .map((r) => r.id);
     }
 
     private outputsFor(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
@@ -307,11 +374,11 @@ export class StackMocks implements pulumi.runtime.Mocks {
  */
 export async function installStackMocks(
     options: StackMockOptions = {},
-    run: { project?: string; stack?: string; config?: Record<string, string> } = {},
+    run: { project?: string; stack?: string; config?: Record<string, string>; preview?: boolean } = {},
 ): Promise<StackMocks> {
     const mocks = new StackMocks(options);
     const project = run.project ?? "etcd-cluster";
-    await pulumi.runtime.setMocks(mocks, project, run.stack ?? "test", false);
+    await pulumi.runtime.setMocks(mocks, project, run.stack ?? "test", run.preview ?? false);
     if (run.config) {
         pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(run.config).map(([k, v]) => [k.includes(":") ? k : `${project}:${k}`, v])));
     }
@@ -344,7 +411,7 @@ export async function settled(mocks: StackMocks, quietTurns = 20): Promise<void>
     let quiet = 0;
     while (quiet < quietTurns) {
         await new Promise((r) => setTimeout(r, 5));
-        if (mocks.resources.length === last) {
+        if (mocks.resources.length === last && mocks.inFlight === 0) {
             quiet++;
         } else {
             last = mocks.resources.length;

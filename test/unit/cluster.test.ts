@@ -173,10 +173,9 @@ describe("resource graph", () => {
         expect(of("rsa", T.command)).toHaveLength(0);
     });
 
-    test("members are updated one at a time: instance n+1 waits for member n's gate, whose update is the health wait", () => {
-        for (let i = 1; i < 3; i++) {
-            const gate = mocks.get(T.command, `prod-member-${i - 1}-rolled`);
-            expect(mocks.get(T.instance, `prod-member-${i}`).dependsOn).toContain(gate.urn);
+    test("each member has a gate whose update is the health wait and whose create is not (order: rollout.test.ts)", () => {
+        for (let i = 0; i < 3; i++) {
+            const gate = mocks.get(T.command, `prod-member-${i}-rolled`);
             expect(gate.urn).toMatch(/::etcd-cluster:index:EtcdCluster\$command:local:Command::prod-member-\d-rolled$/);
             expect(gate.inputs.update).toContain("etcd-health-gate");
             expect(gate.inputs.create).not.toContain("etcd-health-gate");

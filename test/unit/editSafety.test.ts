@@ -1,6 +1,7 @@
 // Typical edits to a running 3-member cluster, judged on the mocked graph: what changes, what is replaced,
 // and that members are never all touched at once. The CA, member keys, network interfaces (member
-// addresses) and data volumes must survive every one of these edits. Every case runs in both readiness
+// addresses) and data volumes must survive every one of these edits. The second run of each edit sees the
+// first run's resources in AWS, as `pulumi up` on a deployed stack does. Every case runs in both readiness
 // modes that gate the roll: in "ssm" mode the gate's environment names the instance ids, so a replaced
 // instance changes it anyway; in "direct" mode only the member revision does, and a gap there (an edit
 // that touches members but not the revision) shows only in that mode.
@@ -24,7 +25,7 @@ async function run(args: EtcdClusterArgs, mockOptions: StackMockOptions = {}): P
 
 async function edit(after: EtcdClusterArgs, mockAfter: StackMockOptions = {}): Promise<{ changes: ResourceChange[]; resources: RecordedResource[] }> {
     const before = await run(base);
-    const resources = await run(after, mockAfter);
+    const resources = await run(after, { existingResources: before, ...mockAfter });
     return { changes: diffRuns(before, resources), resources };
 }
 
@@ -126,7 +127,7 @@ describe.each(modes)("readiness mode %s", (mode) => {
 
     test("an explicit AMI change: instances replaced one at a time; identity and data kept", async () => {
         const before = await run({ ...base, ami: "ami-0123456789abcdef0" });
-        const after = await run({ ...base, ami: "ami-0fedcba987654321f" });
+        const after = await run({ ...base, ami: "ami-0fedcba987654321f" }, { existingResources: before });
         const changes = diffRuns(before, after);
         expect(names(changes, "replace", "aws:ec2/instance:Instance")).toEqual(["prod-member-0", "prod-member-1", "prod-member-2"]);
         expectIdentityKept(changes);
@@ -138,4 +139,12 @@ describe.each(modes)("readiness mode %s", (mode) => {
         expect(names(changes, "replace", "aws:ec2/networkInterface:NetworkInterface")).toHaveLength(3);
         expect(() => expectIdentityKept(changes)).toThrow();
     });
+});
+
+test("the judge can fail: the same version bump, had the program not found the deployed cluster, touches members at once", async () => {
+    const before = await run(base);
+    const after = await run({ ...base, version: "3.6.14" });
+    const changes = diffRuns(before, after);
+    expect(names(changes, "replace", "aws:ec2/instance:Instance")).toHaveLength(3);
+    expect(() => expectOneAtATime(changes, after)).toThrow();
 });
