@@ -24,7 +24,7 @@ function bootFunctions(volumeWaitSeconds = 600): string {
         releaseUrl: "https://example.invalid/etcd.tar.gz",
         releaseSha256: "f".repeat(64),
         dataVolumeId: "vol-0abc123",
-        ssmKeys: [],
+        ssmFiles: [],
         region: "eu-west-1",
         volumeWaitSeconds,
     });

@@ -36,7 +36,7 @@ const variants: [string, string][] = [
         "3.4.23 with inline keys",
         renderMemberUserData(
             memberParams("3.4.23", {
-                ssmKeyParameters: undefined,
+                ssmParameterPrefix: undefined,
                 tls: {
                     caCertPem: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n",
                     serverCertPem: "-----BEGIN CERTIFICATE-----\nS\n-----END CERTIFICATE-----\n",

@@ -38,7 +38,7 @@ function render(version: string, delivery: Delivery, metricsOnMemberAddress: boo
     const params = memberParams(version, {
         metricsOnMemberAddress,
         ...(delivery === "inline"
-            ? { ssmKeyParameters: undefined, tls: { ...plain.tls, serverKeyPem: fakeKeyPem("SERVER KEY"), peerKeyPem: fakeKeyPem("PEER KEY") } }
+            ? { ssmParameterPrefix: undefined, tls: { ...plain.tls, serverKeyPem: fakeKeyPem("SERVER KEY"), peerKeyPem: fakeKeyPem("PEER KEY") } }
             : {}),
         ...extra,
     });
@@ -72,8 +72,8 @@ describe.each(cases)("etcd %s, %s key delivery, metrics on the member address: %
             expect(member.files.has(flags[flag])).toBe(true);
         }
         if (delivery === "ssm") {
-            expect(member.fetched.get(flags["--key-file"])).toBe(params.ssmKeyParameters!.serverKey);
-            expect(member.fetched.get(flags["--peer-key-file"])).toBe(params.ssmKeyParameters!.peerKey);
+            expect(member.fetched.get(flags["--key-file"])).toBe(params.ssmParameters!.serverKey);
+            expect(member.fetched.get(flags["--peer-key-file"])).toBe(params.ssmParameters!.peerKey);
             expect([...member.files.keys()].filter((path) => path.endsWith(".key"))).toEqual([]);
         } else {
             expect(member.fetched.size).toBe(0);

@@ -173,7 +173,7 @@ describe("cloud-config", () => {
     test("inline delivery: keys written root-only", () => {
         const text = renderMemberUserData(
             params("3.6.14", {
-                ssmKeyParameters: undefined,
+                ssmParameterPrefix: undefined,
                 tls: { caCertPem: cert("CA"), serverCertPem: cert("S"), peerCertPem: cert("P"), serverKeyPem: key("SK"), peerKeyPem: key("PK") },
             }),
         );
