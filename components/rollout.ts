@@ -1,0 +1,103 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
+import { healthGateScript } from "./healthGate";
+import { ClusterCa, IssuedCertificate } from "./pki";
+import { clientUrl, MemberEndpoint } from "./render/etcdConfig";
+import { ClusterSettings } from "./validation";
+import { Member } from "./member";
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** What the readiness checks of one cluster share. */
+export interface RolloutContext {
+    name: string;
+    parent: pulumi.Resource;
+    settings: ClusterSettings;
+    region: pulumi.Output<string>;
+    endpoints: pulumi.Output<MemberEndpoint[]>;
+    ca: ClusterCa;
+    client: IssuedCertificate;
+    instanceType: pulumi.Output<string>;
+    /** The caller's AMI, if any: changing it replaces members, so it is part of a member's revision. */
+    explicitAmi: pulumi.Input<string> | undefined;
+}
+
+/**
+ * Rolling gate of one member: when this member is replaced or restarted, the next one waits until the
+ * cluster is healthy again. At creation there is nothing to wait for (no quorum exists before every member
+ * does), so its create only records the launch. Undefined when the readiness check is off.
+ */
+export function memberGate(rollout: RolloutContext, i: number, member: Member): command.local.Command | undefined {
+    const { settings } = rollout;
+    if (settings.readinessMode === "none") {
+        return undefined;
+    }
+    return new command.local.Command(
+        `${rollout.name}-member-${i}-rolled`,
+        {
+            create: `echo "etcd member ${member.name} launched"`,
+            update: healthGateScript(),
+            interpreter: ["/bin/bash", "-c"],
+            // Whatever replaces or restarts this member changes this environment, so the gate's update
+            // (the health wait) runs before the next member is touched.
+            environment: pulumi
+                .all([gateEnvironment(rollout, [member.instance.id]), member.userData, rollout.instanceType, rollout.explicitAmi ?? ""])
+                .apply(([env, ud, type, explicitAmi]): Record<string, string> => ({
+                    ...env,
+                    ETCD_GATE_MEMBER: member.name,
+                    ETCD_GATE_MEMBER_REVISION: sha256(JSON.stringify({ userData: sha256(ud), instanceType: type, ami: explicitAmi })),
+                })),
+        },
+        { parent: rollout.parent, dependsOn: [member.attachment] },
+    );
+}
+
+/** The readiness check of the whole cluster, after every member: `pulumi up` ends when etcd is healthy. */
+export function clusterReadyGate(rollout: RolloutContext, members: Member[], after: pulumi.Resource[]): command.local.Command | undefined {
+    if (rollout.settings.readinessMode === "none") {
+        return undefined;
+    }
+    const script = healthGateScript();
+    return new command.local.Command(
+        `${rollout.name}-ready`,
+        {
+            create: script,
+            update: script,
+            interpreter: ["/bin/bash", "-c"],
+            environment: gateEnvironment(
+                rollout,
+                members.map((m) => m.instance.id),
+            ),
+        },
+        { parent: rollout.parent, dependsOn: [...members.map((m) => m.attachment), ...after] },
+    );
+}
+
+/** Environment of the readiness check (scripts/etcd-health-gate.sh). */
+function gateEnvironment(rollout: RolloutContext, instanceIds: pulumi.Input<string>[]): pulumi.Output<Record<string, string>> {
+    const { settings } = rollout;
+    const common = {
+        ETCD_GATE_MODE: settings.readinessMode,
+        ETCD_GATE_TIMEOUT_SECONDS: String(settings.readinessTimeoutSeconds),
+    };
+    if (settings.readinessMode === "ssm") {
+        return pulumi.all([rollout.region, pulumi.all(instanceIds)]).apply(([reg, ids]): Record<string, string> => ({
+            ...common,
+            AWS_REGION: reg,
+            ETCD_GATE_INSTANCE_IDS: ids.join(" "),
+        }));
+    }
+    // Direct mode hands the client key to the check: the whole environment is secret.
+    return pulumi.secret(
+        pulumi
+            .all([rollout.endpoints, rollout.ca.certPem, rollout.client.certPem, rollout.client.privateKeyPem])
+            .apply(([ms, caPem, certPem, keyPem]): Record<string, string> => ({
+                ...common,
+                ETCD_GATE_ENDPOINTS: ms.map((m) => clientUrl(m.ip)).join(","),
+                ETCD_GATE_CA_PEM: caPem,
+                ETCD_GATE_CERT_PEM: certPem,
+                ETCD_GATE_KEY_PEM: keyPem,
+            })),
+    );
+}
