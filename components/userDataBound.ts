@@ -14,9 +14,6 @@ export const userDataReserveBytes = 2048;
 /** The most user-data any combination may need: EC2's limit less the reserve. */
 export const userDataBudgetBytes = limits.userDataBytes - userDataReserveBytes;
 
-/** Longest accepted `binaryUrl` (also checked when the URL is an output). */
-export const maxBinaryUrlLength = 320;
-
 /**
  * Largest DER sizes of what the cluster's own CA issues (CN of up to 64 characters, the member's address
  * and loopback as SANs), with a margin over what openssl and the tls provider produce: ECDSA P-256
@@ -73,7 +70,7 @@ export function userDataBound(p: UserDataBoundParams): UserDataBound {
     const members = p.memberNames.map((name) => ({ name, ip: "255.255.255.255" }));
     let largest: UserDataBound = { bytes: 0, member: "" };
     for (const arch of p.arches) {
-        const releaseUrl = typeof p.binaryUrl === "string" ? p.binaryUrl : p.binaryUrl === "output" ? "x".repeat(maxBinaryUrlLength) : p.officialUrl(arch);
+        const releaseUrl = typeof p.binaryUrl === "string" ? p.binaryUrl : p.binaryUrl === "output" ? "x".repeat(limits.binaryUrlChars) : p.officialUrl(arch);
         members.forEach((member, i) => {
             const params: MemberUserDataParams = {
                 member,

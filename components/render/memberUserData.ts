@@ -103,11 +103,7 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
         files.push(file(authScriptPath, renderAuthScript(p.enableAuth.memberNames), "0700"), file(authUnitPath, renderAuthUnit()));
     }
     if (inline) {
-        files.push(
-            file(memberPaths.caCert, p.tls.caCertPem),
-            file(memberPaths.serverCert, p.tls.serverCertPem),
-            file(memberPaths.peerCert, p.tls.peerCertPem),
-        );
+        files.push(file(memberPaths.caCert, p.tls.caCertPem), file(memberPaths.serverCert, p.tls.serverCertPem), file(memberPaths.peerCert, p.tls.peerCertPem));
         // Written root-only; the boot script hands them to the etcd user once it exists.
         files.push(file(memberPaths.serverKey, p.tls.serverKeyPem!, "0600"), file(memberPaths.peerKey, p.tls.peerKeyPem!, "0600"));
     }

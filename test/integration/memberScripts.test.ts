@@ -172,8 +172,11 @@ esac
     test("the profile of the stack reaches the CLI", () => {
         const { bin, log } = fakeAws("123456789012");
         run("/bin/bash", [gate()], { env: env(bin, { ETCD_GATE_TIMEOUT_SECONDS: "2", AWS_PROFILE: "prod-admin" }) });
-        expect(readFileSync(log, "utf8").trim().split("\n").every((c) => c.includes("profile=prod-admin"))).toBe(true);
+        expect(
+            readFileSync(log, "utf8")
+                .trim()
+                .split("\n")
+                .every((c) => c.includes("profile=prod-admin")),
+        ).toBe(true);
     });
 });
-
-
