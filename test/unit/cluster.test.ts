@@ -422,3 +422,18 @@ test("user-data is valid YAML whose files are written before the one boot comman
     const paths = doc.write_files.map((f: { path: string }) => f.path);
     expect(paths).toEqual([...paths].sort());
 });
+
+test("a release mirror on another port gets its egress rule whether binaryUrl is a plain string or an output", async () => {
+    const mirror = { binarySha256: "c".repeat(64), readiness: { mode: "none" as const } };
+    new EtcdCluster("plainmirror", { ...base, ...mirror, binaryUrl: "http://mirror.internal:8080/etcd.tar.gz" });
+    new EtcdCluster("outputmirror", { ...base, ...mirror, binaryUrl: pulumi.output("http://mirror.internal:8080/etcd.tar.gz") });
+    new EtcdCluster("httpsmirror", { ...base, ...mirror, binaryUrl: pulumi.output("https://mirror.internal/etcd.tar.gz") });
+    await settled(mocks);
+    const egress = (name: string) =>
+        of(name, T.egress)
+            .map((r) => `${r.name.slice(name.length + 1)} ${r.inputs.fromPort}-${r.inputs.toPort} ${r.inputs.cidrIpv4 ?? "self"}`)
+            .sort();
+    expect(egress("plainmirror")).toEqual(["egress-https 443-443 0.0.0.0/0", "egress-members 2379-2380 self", "egress-mirror 8080-8080 0.0.0.0/0"]);
+    expect(egress("outputmirror")).toEqual(egress("plainmirror"));
+    expect(egress("httpsmirror")).toEqual(["egress-https 443-443 0.0.0.0/0", "egress-members 2379-2380 self"]);
+});
