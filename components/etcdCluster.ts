@@ -1,15 +1,17 @@
 import * as aws from "@pulumi/aws";
+import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { EtcdClusterArgs } from "./args";
-import { clusterIdentity } from "./identity";
+import { clusterIdentity, memberParameterPrefix } from "./identity";
 import { createMember, Member, MemberContext, memberInterface } from "./member";
 import { memberSecurityGroup } from "./network";
 import { EtcdFaultTolerance, faultTolerance, memberZoneIndexes } from "./placement";
 import { instanceArch, officialReleaseUrl, pinnedChecksum, ReleaseArch } from "./releases";
 import { clientUrl, MemberEndpoint, peerUrl } from "./render/etcdConfig";
 import { clusterExists, clusterReadyGate, clusterTagKey, memberGate, RolloutContext, rolloutPredecessor } from "./rollout";
-import { checkSha256, checkUrl, EtcdClusterArgumentError, resolveDataVolume, resolveSettings } from "./validation";
+import { checkUserDataBound } from "./userDataBound";
+import { checkSha256, checkUrl, ClusterSettings, EtcdClusterArgumentError, resolveDataVolume, resolveSettings } from "./validation";
 
 /** The Pulumi type token of the component. */
 export const etcdClusterType = "etcd-cluster:index:EtcdCluster";
@@ -72,15 +74,17 @@ export class EtcdCluster extends pulumi.ComponentResource {
         // Validated before anything is registered, the component itself included.
         const settings = resolveSettings(args);
         resolvePlainDataVolume(args);
+        const base = safeClusterName(name);
+        // Unique per project, stack and component name: keeps two clusters' parameters and tokens apart.
+        const clusterId = `${base}-${sha256(`${pulumi.getProject()}/${pulumi.getStack()}/${name}`).slice(0, 8)}`;
+        const memberNames = Array.from({ length: settings.size }, (_, i) => `${base}-${i}`);
+        checkPlainUserDataBound(args, settings, clusterId, memberNames);
         super(etcdClusterType, name, {}, opts);
         for (const warning of settings.warnings) {
             pulumi.log.warn(warning, this);
         }
 
         const parent = { parent: this };
-        const base = safeClusterName(name);
-        // Unique per project, stack and component name: keeps two clusters' parameters and tokens apart.
-        const clusterId = `${base}-${sha256(`${pulumi.getProject()}/${pulumi.getStack()}/${name}`).slice(0, 8)}`;
         const tags: pulumi.Output<Record<string, string>> = pulumi
             .output(args.tags ?? {})
             .apply((t): Record<string, string> => ({ ...t, [clusterTagKey]: clusterId }));
@@ -91,12 +95,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const instanceType = pulumi.output(args.instanceType ?? defaultInstanceType);
         const arch = instanceType.apply((t) => instanceArch(t));
         const release = pulumi.all([arch, args.binaryUrl, args.binarySha256]).apply(([a, url, sum]) => releaseSource(version, a, url, sum));
-        const ami = args.ami
-            ? pulumi.output(args.ami)
-            : aws.ssm.getParameterOutput(
-                  { name: arch.apply((a) => `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${a === "arm64" ? "arm64" : "x86_64"}`) },
-                  parent,
-              ).insecureValue;
+        const ami = args.ami ? pulumi.output(args.ami) : this.keptImage(name, arch);
         const dataVolume = pulumi
             .output({ ...args.dataVolume, kmsKeyId: undefined })
             .apply((dv) => resolveDataVolume(dv as Parameters<typeof resolveDataVolume>[0]));
@@ -108,7 +107,6 @@ export class EtcdCluster extends pulumi.ComponentResource {
         // Members: interfaces first, since every member's configuration lists every member's address.
         const zoneIndexes = memberZoneIndexes(settings.size, settings.zoneCount);
         const subnetZones = args.subnetIds.map((id) => aws.ec2.getSubnetOutput({ id }, parent).availabilityZone);
-        const memberNames = zoneIndexes.map((_, i) => `${base}-${i}`);
         const interfaces = zoneIndexes.map((zone, i) => memberInterface({ name, parent: this, memberNames, tags }, i, args.subnetIds[zone], securityGroup.id));
         const endpoints: pulumi.Output<MemberEndpoint[]> = pulumi
             .all(interfaces.map((eni) => eni.privateIp))
@@ -141,6 +139,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             client: identity.client,
             instanceType,
             explicitAmi: args.ami,
+            accountId: settings.readinessMode === "ssm" ? aws.getCallerIdentityOutput({}, parent).accountId : pulumi.output(""),
         };
 
         // A new cluster creates every member at once; on an existing one each member waits for the previous
@@ -186,6 +185,45 @@ export class EtcdCluster extends pulumi.ComponentResource {
             faultTolerance: this.faultTolerance,
         });
     }
+
+    /**
+     * The Amazon Linux 2023 image of the members' architecture, as it was when first needed. One holder per
+     * architecture records the image at its creation and ignores newer ones, so a newer image never replaces
+     * running members; an instance type of the other architecture reads the other holder, which replaces the
+     * members with an image they can boot (with ignoreChanges on the instance itself, the replacement would
+     * reuse the old architecture's image and RunInstances would refuse it).
+     */
+    private keptImage(name: string, arch: pulumi.Output<ReleaseArch>): pulumi.Output<string> {
+        const held = (["amd64", "arm64"] as const).map((a) => {
+            const alArch = a === "arm64" ? "arm64" : "x86_64";
+            const latest = aws.ssm.getParameterOutput({ name: `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${alArch}` }, { parent: this });
+            const holder = new command.local.Command(
+                `${name}-image-${alArch}`,
+                { create: pulumi.interpolate`echo ${latest.insecureValue}` },
+                { parent: this, ignoreChanges: ["create"] },
+            );
+            return [a, holder.stdout] as const;
+        });
+        return pulumi.all([arch, held[0][1], held[1][1]]).apply(([a, amd64, arm64]) => (a === "arm64" ? arm64 : amd64).trim());
+    }
+}
+
+/** Refuses, before anything exists, arguments whose user-data could exceed EC2's 16 KB (userDataBound.ts). */
+function checkPlainUserDataBound(args: EtcdClusterArgs, settings: ClusterSettings, clusterId: string, memberNames: string[]): void {
+    const plainOr = <T>(value: pulumi.Input<T> | undefined): T | undefined | "output" =>
+        value === undefined ? undefined : typeof value === "string" ? (value as T) : "output";
+    const instanceType = plainOr(args.instanceType ?? defaultInstanceType);
+    checkUserDataBound({
+        settings,
+        memberNames,
+        clusterId,
+        ssmParameterPrefix: (member) => memberParameterPrefix(clusterId, member),
+        binaryUrl: plainOr(args.binaryUrl),
+        caCertPem: args.ca === undefined ? undefined : plainOr(args.ca.certPem),
+        arches: instanceType === "output" || instanceType === undefined ? ["amd64", "arm64"] : [instanceArch(instanceType)],
+        metricsOnMemberAddress: (args.metricsCidrs ?? []).length > 0,
+        officialUrl: (a) => officialReleaseUrl(settings.version.text, a),
+    });
 }
 
 /** Where the release comes from and its checksum: the caller's mirror, or the official URL and pinned sum. */

@@ -1,11 +1,11 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { EtcdClusterArgs } from "./args";
-import { ClusterIdentity, keyParameter, memberInstanceProfile, memberKeyParameterNames } from "./identity";
+import { certificateParameter, ClusterIdentity, keyParameter, memberInstanceProfile, memberKeyParameterNames, memberParameterPrefix } from "./identity";
 import { issueCertificate, peerCertificateParams, serverCertificateParams } from "./pki";
 import { ReleaseArch } from "./releases";
 import { MemberEndpoint } from "./render/etcdConfig";
-import { renderMemberUserData } from "./render/memberUserData";
+import { renderMemberUserData, ssmFileNames } from "./render/memberUserData";
 import { checkUserDataSize, ClusterSettings, ResolvedDataVolume } from "./validation";
 
 /** What every member of one cluster shares. */
@@ -28,6 +28,7 @@ export interface MemberContext {
     arch: pulumi.Output<ReleaseArch>;
     region: pulumi.Output<string>;
     partition: pulumi.Output<string>;
+    /** The AMI: the caller's, or the image kept for the member's architecture (see etcdCluster.ts). */
     ami: pulumi.Output<string>;
     instanceType: pulumi.Output<string>;
     dataVolume: pulumi.Output<ResolvedDataVolume>;
@@ -91,7 +92,9 @@ export function createMember(
             finalSnapshot: true,
             tags: memberTags,
         },
-        parent,
+        // Nothing should ever delete etcd's data: a change that would replace the volume, or a destroy, stops
+        // with an error until the volume is unprotected on purpose (README: "Removing a cluster").
+        { ...parent, protect: true },
     );
     const server = issueCertificate(
         `${name}-member-${i}-server`,
@@ -111,20 +114,29 @@ export function createMember(
     );
 
     const parameterNames = memberKeyParameterNames(clusterId, memberName);
-    const keyParameters =
+    const prefix = memberParameterPrefix(clusterId, memberName);
+    const parameters =
         settings.keyDelivery === "ssm"
             ? {
-                  serverKey: keyParameter(`${name}-member-${i}-server-key`, parameterNames.serverKey, server, identity.kmsKeyArn, tags, cluster.parent),
-                  peerKey: keyParameter(`${name}-member-${i}-peer-key`, parameterNames.peerKey, peer, identity.kmsKeyArn, tags, cluster.parent),
+                  keys: [
+                      keyParameter(`${name}-member-${i}-server-key`, parameterNames.serverKey, server, identity.kmsKeyArn, tags, cluster.parent),
+                      keyParameter(`${name}-member-${i}-peer-key`, parameterNames.peerKey, peer, identity.kmsKeyArn, tags, cluster.parent),
+                  ],
+                  certificates: [
+                      certificateParameter(`${name}-member-${i}-ca-cert`, `${prefix}/${ssmFileNames.caCert}`, identity.ca.certPem, tags, cluster.parent),
+                      certificateParameter(`${name}-member-${i}-server-cert`, `${prefix}/${ssmFileNames.serverCert}`, server.certPem, tags, cluster.parent),
+                      certificateParameter(`${name}-member-${i}-peer-cert`, `${prefix}/${ssmFileNames.peerCert}`, peer.certPem, tags, cluster.parent),
+                  ],
               }
             : undefined;
+    const allParameters = parameters ? [...parameters.keys, ...parameters.certificates] : [];
     const profile = memberInstanceProfile(
         name,
         i,
         settings,
         cluster.partition,
         identity.kmsKeyArn,
-        keyParameters && [keyParameters.serverKey, keyParameters.peerKey],
+        parameters && { all: allParameters, keys: parameters.keys },
         tags,
         cluster.parent,
     );
@@ -157,13 +169,13 @@ export function createMember(
                 releaseSha256: rel.sha256,
                 dataVolumeId: volumeId,
                 region: reg,
-                ssmKeyParameters: keyParameters && parameterNames,
+                ssmParameterPrefix: parameters ? prefix : undefined,
                 enableAuth: settings.auth && i === 0 ? { memberNames: cluster.memberNames } : undefined,
                 tls: {
                     caCertPem: caPem,
                     serverCertPem: serverPem,
                     peerCertPem: peerPem,
-                    ...(keyParameters ? {} : { serverKeyPem: serverKey, peerKeyPem: peerKey }),
+                    ...(parameters ? {} : { serverKeyPem: serverKey, peerKeyPem: peerKey }),
                 },
             });
             checkUserDataSize(memberName, text);
@@ -178,7 +190,7 @@ export function createMember(
             ami: cluster.ami,
             instanceType: cluster.instanceType,
             primaryNetworkInterface: { networkInterfaceId: eni.id },
-            iamInstanceProfile: profile?.name,
+            iamInstanceProfile: profile?.profile.name,
             userData: publicUserData,
             // A new user-data boots a new instance (cloud-init runs once per instance); the address
             // and data volume carry over, and the rollout gates roll members one at a time.
@@ -191,9 +203,8 @@ export function createMember(
             parent: cluster.parent,
             // The fixed interface can belong to one instance only: the old one goes first.
             deleteBeforeReplace: true,
-            dependsOn: withResources(after, [...(keyParameters ? [keyParameters.serverKey, keyParameters.peerKey] : []), ...(profile ? [profile] : [])]),
-            // The default AMI is looked up anew each run: a newer image must not replace running members.
-            ignoreChanges: args.ami ? [] : ["ami"],
+            // The parameters exist and the role holds its policies before the boot script asks for them.
+            dependsOn: withResources(after, [...allParameters, ...(profile ? [profile.profile, ...profile.policies] : [])]),
         },
     );
     const attachment = new aws.ec2.VolumeAttachment(

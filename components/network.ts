@@ -72,9 +72,18 @@ export function memberSecurityGroup(
         );
     egress("egress-https", 443, 443, { cidr: "0.0.0.0/0" }, "release download, SSM and KMS");
     egress("egress-members", ports.client, ports.peer, { group: group.id }, "etcd peers and clients");
-    const mirrorPort = typeof args.binaryUrl === "string" ? urlPort(args.binaryUrl) : undefined;
-    if (mirrorPort !== undefined && mirrorPort !== 443) {
-        egress("egress-mirror", mirrorPort, mirrorPort, { cidr: "0.0.0.0/0" }, "release mirror");
+    const mirrorEgress = (url: string) => {
+        const mirrorPort = urlPort(url);
+        if (mirrorPort !== undefined && mirrorPort !== 443) {
+            egress("egress-mirror", mirrorPort, mirrorPort, { cidr: "0.0.0.0/0" }, "release mirror");
+        }
+    };
+    if (typeof args.binaryUrl === "string") {
+        mirrorEgress(args.binaryUrl);
+    } else if (args.binaryUrl !== undefined) {
+        // The port of an output-valued URL is known only once it resolves: the same rule is created then
+        // (a preview in which the URL is still unknown cannot show it).
+        pulumi.output(args.binaryUrl).apply(mirrorEgress);
     }
     return group;
 }

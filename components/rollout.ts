@@ -56,6 +56,27 @@ export interface RolloutContext {
     instanceType: pulumi.Output<string>;
     /** The caller's AMI, if any: changing it replaces members, so it is part of a member's revision. */
     explicitAmi: pulumi.Input<string> | undefined;
+    /** The AWS account the provider deploys to: the ssm-mode check refuses to run as another account. */
+    accountId: pulumi.Output<string>;
+}
+
+/**
+ * The provider's credentials as far as the stack configuration names them (aws:profile, aws:assumeRoles or
+ * aws:assumeRole), for the AWS CLI of the ssm-mode check. Credentials of an explicit provider object cannot
+ * be read: the check then uses the environment of `pulumi up` and refuses another account than the stack's.
+ */
+export function stackCredentialEnvironment(config: pulumi.Config = new pulumi.Config("aws")): Record<string, string> {
+    const env: Record<string, string> = {};
+    const profile = config.get("profile");
+    if (profile) {
+        env.AWS_PROFILE = profile;
+    }
+    const roles = config.getObject<{ roleArn?: string }[]>("assumeRoles") ?? [];
+    const role = roles[0]?.roleArn ?? config.getObject<{ roleArn?: string }>("assumeRole")?.roleArn;
+    if (role) {
+        env.ETCD_GATE_ROLE_ARN = role;
+    }
+    return env;
 }
 
 /**
@@ -117,9 +138,11 @@ function gateEnvironment(rollout: RolloutContext, instanceIds: pulumi.Input<stri
         ETCD_GATE_TIMEOUT_SECONDS: String(settings.readinessTimeoutSeconds),
     };
     if (settings.readinessMode === "ssm") {
-        return pulumi.all([rollout.region, pulumi.all(instanceIds)]).apply(([reg, ids]): Record<string, string> => ({
+        return pulumi.all([rollout.region, rollout.accountId, pulumi.all(instanceIds)]).apply(([reg, account, ids]): Record<string, string> => ({
             ...common,
+            ...stackCredentialEnvironment(),
             AWS_REGION: reg,
+            ETCD_GATE_ACCOUNT_ID: account,
             ETCD_GATE_INSTANCE_IDS: ids.join(" "),
         }));
     }

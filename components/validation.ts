@@ -41,6 +41,8 @@ export const limits = {
     io2: { minGib: 4, maxGib: 65536, minIops: 100, maxIops: 256000, iopsPerGib: 1000 },
     /** EC2 refuses user-data over 16 KB (before base64). */
     userDataBytes: 16384,
+    /** Longest accepted binaryUrl: user-data must fit whatever an output-valued URL turns out to be. */
+    binaryUrlChars: 320,
     readinessTimeoutSeconds: { min: 30, max: 7200 },
     certificateValidityHours: { min: 24, max: 87600 },
 } as const;
@@ -401,6 +403,9 @@ export function checkUrl(argument: string, value: string): string {
     if (!/^(https?|file):\/\/[A-Za-z0-9._~:/?#[\]@!&'()*+,;=%-]+$/.test(value) || /['\s]/.test(value)) {
         throw new EtcdClusterArgumentError(argument, "an http(s):// or file:// URL without spaces or quotes", value);
     }
+    if (value.length > limits.binaryUrlChars) {
+        throw new EtcdClusterArgumentError(argument, `a URL of at most ${limits.binaryUrlChars} characters`, `${value.length} characters`);
+    }
     return value;
 }
 
@@ -450,7 +455,7 @@ export function checkUserDataSize(member: string, userData: string): void {
     if (bytes > limits.userDataBytes) {
         throw new EtcdClusterArgumentError(
             `user-data of ${member}`,
-            `at most ${limits.userDataBytes} bytes (EC2's limit); shorten tags, CIDR lists or binaryUrl`,
+            `at most ${limits.userDataBytes} bytes (EC2's limit; the bound checked before deploying should have refused this)`,
             `${bytes} bytes`,
         );
     }

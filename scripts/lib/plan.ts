@@ -55,7 +55,10 @@ const describers: Record<string, Describe> = {
         `in ${i.ipProtocol}/${i.fromPort === i.toPort ? i.fromPort : `${i.fromPort}-${i.toPort}`} from ${i.cidrIpv4 ?? i.cidrIpv6 ?? ref(i.referencedSecurityGroupId)}`,
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": (i, ref) =>
         `out ${i.ipProtocol}/${i.fromPort === i.toPort ? i.fromPort : `${i.fromPort}-${i.toPort}`} to ${i.cidrIpv4 ?? i.cidrIpv6 ?? ref(i.referencedSecurityGroupId)}`,
-    "aws:ssm/parameter:Parameter": (i, ref) => `${i.name} ${i.type} key=${ref(i.keyId)} value=${i.value}`,
+    "aws:ssm/parameter:Parameter": (i, ref) =>
+        i.type === "SecureString"
+            ? `${i.name} SecureString key=${ref(i.keyId)} value=${i.value}`
+            : `${i.name} ${i.type} value=${typeof i.insecureValue === "string" ? `sha256:${createHash("sha256").update(i.insecureValue).digest("hex").slice(0, 12)}` : i.value}`,
     "aws:kms/key:Key": (i) => join2([i.enableKeyRotation && "rotation", `deletion-window=${i.deletionWindowInDays}d`]),
     "aws:iam/role:Role": (i) =>
         `assumed by ${JSON.parse(i.assumeRolePolicy)
@@ -63,7 +66,10 @@ const describers: Record<string, Describe> = {
             .join(",")}`,
     "aws:iam/rolePolicy:RolePolicy": (i) =>
         JSON.parse(i.policy)
-            .Statement.map((s: any) => `${s.Action} on ${[].concat(s.Resource).length} resource(s)${s.Condition ? " with condition" : ""}`)
+            .Statement.map(
+                (s: any) =>
+                    `${s.Effect === "Deny" ? "deny " : ""}${[].concat(s.Action).join(",")} ${s.NotResource ? `except on ${[].concat(s.NotResource).length}` : `on ${s.Resource === "*" ? "*" : [].concat(s.Resource).length}`} resource(s)${s.Condition ? " with condition" : ""}`,
+            )
             .join("; "),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": (i) => `${String(i.policyArn).split("/").pop()}`,
     "aws:iam/instanceProfile:InstanceProfile": (i) => `role=${i.role}`,
@@ -107,7 +113,13 @@ export function renderPlan(resources: RecordedResource[], outputs: Record<string
         const inputs = redact(r);
         const describe = describers[r.type];
         const summary = r.custom ? (describe ? describe(inputs, ref) : Object.keys(inputs).sort().join(",")) : "component";
-        return [shortType(r.type), r.name, summary];
+        // Resource options that decide what an edit or a destroy may do to it.
+        const options = [
+            r.protect && "protected",
+            r.retainOnDelete && "retained-on-destroy",
+            r.ignoreChanges.length > 0 && `ignores=${r.ignoreChanges.join(",")}`,
+        ];
+        return [shortType(r.type), r.name, join2([summary, ...options])];
     });
     const width = (col: number) => Math.max(...rows.map((row) => row[col].length), 8);
     const lines = [`${"type".padEnd(width(0))}  ${"name".padEnd(width(1))}  inputs that matter`];

@@ -22,7 +22,7 @@ export interface StackMockOptions {
     firstHost?: number;
     /** "real": openssl keys and certificates; "fake": deterministic placeholder PEM (for determinism tests). @default "real" */
     tls?: "real" | "fake";
-    /** Value returned for the AMI SSM parameter. @default "ami-0a1b2c3d4e5f60718" */
+    /** Value returned for the x86_64 AMI SSM parameter. @default "ami-0a1b2c3d4e5f60718" */
     ami?: string;
     /**
      * Resources that already exist in the account, e.g. a previous run's `resources`: lookups such as
@@ -34,6 +34,10 @@ export interface StackMockOptions {
      * complete in the order the engine could run them, and `timings` shows the critical path. @default 0
      */
     latencyMs?: number | ((resource: { type: string; name: string }) => number);
+    /** Value returned for the arm64 AMI SSM parameter. @default "ami-0f9e8d7c6b5a40312" */
+    armAmi?: string;
+    /** KMS aliases (name without "alias/") and the key ids they point to, for `aws.kms.getKey`. @default etcd-data */
+    kmsAliases?: Record<string, string>;
 }
 
 /** When one registration started and completed, in ms since the mocks were installed. */
@@ -42,6 +46,11 @@ export interface ResourceTiming {
     name: string;
     startMs: number;
     endMs: number;
+}
+
+/** The architecture of the images the mocked AMI parameters return. */
+export function mockImageArch(options: Required<StackMockOptions>, ami: string): "x86_64" | "arm64" | undefined {
+    return ami === options.ami ? "x86_64" : ami === options.armAmi ? "arm64" : undefined;
 }
 
 /** One resource registration as the engine would receive it. */
@@ -59,6 +68,8 @@ export interface RecordedResource {
     parent: string;
     dependsOn: string[];
     deleteBeforeReplace: boolean;
+    protect: boolean;
+    retainOnDelete: boolean;
     ignoreChanges: string[];
     replaceOnChanges: string[];
     custom: boolean;
@@ -142,6 +153,8 @@ export class StackMocks implements pulumi.runtime.Mocks {
             ami: options.ami ?? "ami-0a1b2c3d4e5f60718",
             existingResources: options.existingResources ?? [],
             latencyMs: options.latencyMs ?? 0,
+            armAmi: options.armAmi ?? "ami-0f9e8d7c6b5a40312",
+            kmsAliases: options.kmsAliases ?? { "etcd-data": "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0" },
         };
         this.subnets = new Map(Object.entries(this.options.subnets));
     }
@@ -204,6 +217,8 @@ export class StackMocks implements pulumi.runtime.Mocks {
             parent: "",
             dependsOn: [],
             deleteBeforeReplace: false,
+            protect: false,
+            retainOnDelete: false,
             ignoreChanges: [],
             replaceOnChanges: [],
             custom: args.custom ?? true,
@@ -240,15 +255,21 @@ export class StackMocks implements pulumi.runtime.Mocks {
                 if (!name.startsWith("/aws/service/ami-amazon-linux-latest/")) {
                     throw new Error(`mock: no SSM parameter ${name}`);
                 }
-                return {
-                    id: name,
-                    name,
-                    arn: `arn:aws:ssm:${region}::parameter${name}`,
-                    type: "String",
-                    value: this.options.ami,
-                    insecureValue: this.options.ami,
-                    version: 1,
-                };
+                const ami = name.endsWith("-arm64") ? this.options.armAmi : this.options.ami;
+                return { id: name, name, arn: `arn:aws:ssm:${region}::parameter${name}`, type: "String", value: ami, insecureValue: ami, version: 1 };
+            }
+            case "aws:kms/getKey:getKey": {
+                // DescribeKey: a key id, key ARN, alias name or alias ARN; the answer names the key, never the alias.
+                const keyId = String(args.inputs.keyId);
+                const alias = /^(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:)?alias\/(.+)$/.exec(keyId)?.[1];
+                const id = alias !== undefined ? this.options.kmsAliases[alias] : /([0-9a-f-]{36}|mrk-[0-9a-f]{32})$/.exec(keyId)?.[1];
+                if (!id) {
+                    throw new Error(
+                        `mock: NotFoundException: ${alias !== undefined ? `Alias arn:aws:kms:${region}:${this.options.accountId}:alias/${alias}` : `Key '${keyId}'`} is not found.`,
+                    );
+                }
+                const arn = `arn:aws:kms:${region}:${this.options.accountId}:key/${id}`;
+                return { id, keyId: keyId, arn, keyManager: "CUSTOMER", keyState: "Enabled", keyUsage: "ENCRYPT_DECRYPT", enabled: true };
             }
             case "aws:ec2/getNetworkInterfaces:getNetworkInterfaces":
                 return {
@@ -346,8 +367,11 @@ export class StackMocks implements pulumi.runtime.Mocks {
             }
             case "aws:ec2/securityGroup:SecurityGroup":
                 return { id, state: { ...inputs, arn: arn("ec2", `security-group/${id}`), name: `${name}-${hex(name, 7)}` } };
-            case "command:local:Command":
-                return { id, state: { ...inputs, stdout: "", stderr: "" } };
+            case "command:local:Command": {
+                // `echo WORD` prints WORD (the image holders); nothing else is run under mocks.
+                const echoed = /^echo ([A-Za-z0-9._-]+)$/.exec(String(inputs.create ?? ""))?.[1];
+                return { id, state: { ...inputs, stdout: echoed ?? "", stderr: "" } };
+            }
             default:
                 return { id, state: { ...inputs } };
         }
@@ -391,6 +415,8 @@ export async function installStackMocks(
             parent: req.getParent(),
             dependsOn: req.getDependenciesList(),
             deleteBeforeReplace: req.getDeletebeforereplace(),
+            protect: req.getProtect() ?? false,
+            retainOnDelete: req.getRetainondelete?.() ?? false,
             ignoreChanges: req.getIgnorechangesList(),
             replaceOnChanges: req.getReplaceonchangesList(),
             custom: req.getCustom(),

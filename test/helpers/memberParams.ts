@@ -37,7 +37,7 @@ export function memberParams(version: string, extra: Partial<MemberUserDataParam
         releaseSha256: "f".repeat(64),
         dataVolumeId: "vol-0abc123",
         region: "eu-west-1",
-        ssmKeyParameters: { serverKey: "/etcd/c/etcd-0/server.key", peerKey: "/etcd/c/etcd-0/peer.key" },
+        ssmParameterPrefix: "/etcd/c/etcd-0",
         tls: { caCertPem: fakeCertPem("CA"), serverCertPem: fakeCertPem("SERVER"), peerCertPem: fakeCertPem("PEER") },
         ...extra,
     };

@@ -40,7 +40,7 @@ const variants: [string, string][] = [
         `${v34} with inline keys`,
         renderMemberUserData(
             memberParams(v34, {
-                ssmKeyParameters: undefined,
+                ssmParameterPrefix: undefined,
                 tls: {
                     caCertPem: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n",
                     serverCertPem: "-----BEGIN CERTIFICATE-----\nS\n-----END CERTIFICATE-----\n",

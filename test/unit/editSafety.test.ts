@@ -6,7 +6,7 @@
 // instance changes it anyway; in "direct" mode only the member revision does, and a gap there (an edit
 // that touches members but not the revision) shows only in that mode.
 import type { EtcdClusterArgs } from "../../components";
-import { ChangeKind, diffRuns, ResourceChange } from "../../scripts/lib/planDiff";
+import { ChangeKind, diffRuns, plannedInputs, ResourceChange } from "../../scripts/lib/planDiff";
 import { installStackMocks, RecordedResource, settled, StackMockOptions, valueOf } from "../../scripts/lib/stackMocks";
 
 jest.setTimeout(60_000);
@@ -23,10 +23,14 @@ async function run(args: EtcdClusterArgs, mockOptions: StackMockOptions = {}): P
     return mocks.resources;
 }
 
-async function edit(after: EtcdClusterArgs, mockAfter: StackMockOptions = {}): Promise<{ changes: ResourceChange[]; resources: RecordedResource[] }> {
-    const before = await run(base);
+async function edit(
+    after: EtcdClusterArgs,
+    mockAfter: StackMockOptions = {},
+    from: EtcdClusterArgs = base,
+): Promise<{ changes: ResourceChange[]; resources: RecordedResource[]; before: RecordedResource[] }> {
+    const before = await run(from);
     const resources = await run(after, { existingResources: before, ...mockAfter });
-    return { changes: diffRuns(before, resources), resources };
+    return { changes: diffRuns(before, resources), resources, before };
 }
 
 const names = (changes: ResourceChange[], kind: ChangeKind, type?: string) =>
@@ -138,6 +142,40 @@ describe.each(modes)("readiness mode %s", (mode) => {
         const { changes } = await edit({ ...base, subnetIds: ["subnet-0bbb2222", "subnet-0ccc3333", "subnet-0aaa1111"] });
         expect(names(changes, "replace", "aws:ec2/networkInterface:NetworkInterface")).toHaveLength(3);
         expect(() => expectIdentityKept(changes)).toThrow();
+        const volumes = changes.filter((c) => c.type === "aws:ebs/volume:Volume");
+        expect(volumes.map((c) => [c.name, c.kind, c.refused])).toEqual([
+            ["prod-member-0-data", "replace", true],
+            ["prod-member-1-data", "replace", true],
+            ["prod-member-2-data", "replace", true],
+        ]);
+    });
+
+    test("a KMS alias for the data volumes: an unchanged program changes nothing (the alias is resolved to the key ARN AWS reads back)", async () => {
+        const withAlias: EtcdClusterArgs = { ...base, dataVolume: { kmsKeyId: "alias/etcd-data" } };
+        const { changes } = await edit(withAlias, {}, withAlias);
+        expect(changes).toEqual([]);
+    });
+
+    test("x86 to Graviton: each member is replaced one at a time with the arm64 image (RunInstances refuses an image of the other architecture)", async () => {
+        const { changes, resources, before } = await edit({ ...base, instanceType: "m7g.large" });
+        expect(names(changes, "replace", "aws:ec2/instance:Instance")).toEqual(["prod-member-0", "prod-member-1", "prod-member-2"]);
+        for (const name of ["prod-member-0", "prod-member-1", "prod-member-2"]) {
+            const planned = plannedInputs(before, resources, "aws:ec2/instance:Instance", name);
+            expect(planned.instanceType).toBe("m7g.large");
+            expect(planned.ami).toBe("ami-0f9e8d7c6b5a40312"); // the mocked arm64 Amazon Linux image
+            expect(planned.userData).toContain("linux-arm64.tar.gz");
+        }
+        expectIdentityKept(changes);
+        expectOneAtATime(changes, resources);
+    });
+
+    test("x86 to Graviton after a newer image appeared: the arm64 image kept since creation, no image holder replaced", async () => {
+        const { changes, resources, before } = await edit(
+            { ...base, instanceType: "m7g.large" },
+            { ami: "ami-0fedcba9876543210", armAmi: "ami-0fedcba9876543211" },
+        );
+        expect(changes.filter((c) => c.name.startsWith("prod-image-"))).toEqual([]);
+        expect(plannedInputs(before, resources, "aws:ec2/instance:Instance", "prod-member-0").ami).toBe("ami-0f9e8d7c6b5a40312");
     });
 });
 
@@ -147,4 +185,29 @@ test("the judge can fail: the same version bump, had the program not found the d
     const changes = diffRuns(before, after);
     expect(names(changes, "replace", "aws:ec2/instance:Instance")).toHaveLength(3);
     expect(() => expectOneAtATime(changes, after)).toThrow();
+});
+
+test("the judge knows EBS reads a volume's key back as the key ARN: an alias passed through would replace it on every run", () => {
+    const volume = (kmsKeyId: string): RecordedResource => ({
+        type: "aws:ebs/volume:Volume",
+        name: "v",
+        urn: "urn:v",
+        id: "vol-1",
+        inputs: { availabilityZone: "eu-west-1a", encrypted: true, kmsKeyId, size: 32 },
+        secretInputs: [],
+        outputs: {},
+        parent: "",
+        dependsOn: [],
+        deleteBeforeReplace: false,
+        protect: true,
+        retainOnDelete: false,
+        ignoreChanges: [],
+        replaceOnChanges: [],
+        custom: true,
+    });
+    expect(diffRuns([volume("alias/etcd-data")], [volume("alias/etcd-data")])).toEqual([
+        { type: "aws:ebs/volume:Volume", name: "v", kind: "replace", changed: ["kmsKeyId"], refused: true },
+    ]);
+    const arn = "arn:aws:kms:eu-west-1:123456789012:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+    expect(diffRuns([volume(arn)], [volume(arn)])).toEqual([]);
 });

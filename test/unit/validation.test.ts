@@ -254,6 +254,6 @@ describe("resolveSettings: defaults and warnings", () => {
 test("user-data over EC2's 16 KB limit is refused", () => {
     expect(() => checkUserDataSize("etcd-0", "x".repeat(16384))).not.toThrow();
     expect(() => checkUserDataSize("etcd-0", "x".repeat(16385))).toThrow(
-        'user-data of etcd-0: expected at most 16384 bytes (EC2\'s limit); shorten tags, CIDR lists or binaryUrl, got "16385 bytes"',
+        'user-data of etcd-0: expected at most 16384 bytes (EC2\'s limit; the bound checked before deploying should have refused this), got "16385 bytes"',
     );
 });
