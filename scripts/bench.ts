@@ -5,7 +5,7 @@ import { spawnSync } from "child_process";
 import { cpus, release, totalmem } from "os";
 import { readFileSync } from "fs";
 import { join } from "path";
-import { crashMember, down, endpointStates, etcdctl, etcdPid, LocalCluster, startMember, waitHealthy } from "./lib/localCluster";
+import { crashMember, down, endpointStates, etcdctl, etcdPid, LocalCluster, startMember, waitHealthy } from "./lib/local/localCluster";
 
 const repo = join(__dirname, "..");
 

@@ -20,8 +20,8 @@ import {
     startMember,
     waitHealthy,
     waitUntil,
-} from "../../scripts/lib/localCluster";
-import { certRequest, generatePrivateKey, locallySignedCert, selfSignedCert } from "../../scripts/lib/realTls";
+} from "../../scripts/lib/local/localCluster";
+import { certRequest, generatePrivateKey, locallySignedCert, selfSignedCert } from "../../scripts/lib/mocks/realTls";
 import { bootLocalCluster } from "../helpers/localClusters";
 import { requireRoot, requireTool, run } from "../helpers/tools";
 

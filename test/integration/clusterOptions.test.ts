@@ -4,7 +4,7 @@ import { execFileSync } from "child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { down, etcdctl, inMember, LocalCluster, loadCluster, up, waitUntil } from "../../scripts/lib/localCluster";
+import { down, etcdctl, inMember, LocalCluster, loadCluster, up, waitUntil } from "../../scripts/lib/local/localCluster";
 import { bootLocalCluster, renderLocalCluster } from "../helpers/localClusters";
 import { requireRoot } from "../helpers/tools";
 

@@ -6,7 +6,7 @@ import { createHash } from "crypto";
 import { mkdtempSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { dirname, join } from "path";
-import { findRelease } from "../../scripts/lib/localRelease";
+import { findRelease } from "../../scripts/lib/local/localRelease";
 import { requireTool, run } from "../helpers/tools";
 
 let mirror: string;

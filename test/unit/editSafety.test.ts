@@ -3,8 +3,8 @@
 // addresses) and data volumes must survive every one of these edits. The second run of each edit sees the
 // first run's resources in AWS, as `pulumi up` on a deployed stack does.
 import type { EtcdClusterArgs } from "../../components";
-import { ChangeKind, diffRuns, ResourceChange } from "../../scripts/lib/planDiff";
-import { installStackMocks, RecordedResource, settled, StackMockOptions, valueOf } from "../../scripts/lib/stackMocks";
+import { ChangeKind, diffRuns, ResourceChange } from "../../scripts/lib/plan/planDiff";
+import { installStackMocks, RecordedResource, settled, StackMockOptions, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(60_000);
 

@@ -1,6 +1,6 @@
 // What an edit does to existing resources, judged like the engine would from two recorded runs: which
 // inputs changed, and whether the provider replaces the resource for them (its "force new" properties).
-import { RecordedResource } from "./stackMocks";
+import { RecordedResource } from "../mocks/stackMocks";
 
 // Properties whose change replaces the resource, per type (from the AWS and TLS providers' schemas:
 // "forces replacement"). A path "a.b" means input a's field b; "*" means every input.
