@@ -2,7 +2,7 @@
 // 3.5 and, when a source has one, a 3.6, each in the upstream tarball layout, from the best source available:
 // the official release checked against the pinned checksum table when its download answers, otherwise the
 // distribution's packages (the machine's own etcd-server, then other suites of its own archive). The choices
-// are made by scripts/lib/releaseSources.ts; this file only runs curl, apt-get and dpkg-deb.
+// are made by scripts/lib/mirror/releaseSources.ts; this file only runs curl, apt-get and dpkg-deb.
 //
 // Options (for a mirror of the official layout, and for tests against a local server): --mirror DIR, and the
 // environment variables ETCD_RELEASE_BASE_URL (replaces https://github.com/etcd-io/etcd/releases/download) and
@@ -12,8 +12,16 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "os";
 import { join, resolve } from "path";
 import { pinnedVersions } from "../components/releases";
-import { AptSource, distributionArchive, OsRelease, parseDeb822Sources, parseOneLineSources, parseOsRelease, sourceLineForSuite } from "./lib/aptSources";
-import { downloadRelease, mirroredVersions, packDirectory, probeRelease, ReleaseDownload, releaseUrl } from "./lib/localRelease";
+import {
+    AptSource,
+    distributionArchive,
+    OsRelease,
+    parseDeb822Sources,
+    parseOneLineSources,
+    parseOsRelease,
+    sourceLineForSuite,
+} from "./lib/mirror/aptSources";
+import { downloadRelease, mirroredVersions, packDirectory, probeRelease, ReleaseDownload, releaseUrl } from "./lib/local/localRelease";
 import {
     describeSource,
     extraSuites,
@@ -26,7 +34,7 @@ import {
     requiredLines,
     SuitePackages,
     upstreamVersion,
-} from "./lib/releaseSources";
+} from "./lib/mirror/releaseSources";
 
 const repo = join(__dirname, "..");
 const log = (message: string) => console.error(`setup: ${message}`);

@@ -3,7 +3,7 @@
 // namespace of its own (the host's interfaces are never touched), through npm as a user types it.
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "fs";
 import { join } from "path";
-import { localStateRoot } from "../../scripts/lib/localCluster";
+import { localStateRoot } from "../../scripts/lib/local/localCluster";
 import { requireRoot, run } from "../helpers/tools";
 
 jest.setTimeout(120_000);

@@ -8,7 +8,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from "os";
 import { dirname, join } from "path";
 import { pinnedChecksum, pinnedVersions } from "../../components/releases";
-import { findRelease, probeRelease } from "../../scripts/lib/localRelease";
+import { findRelease, probeRelease } from "../../scripts/lib/local/localRelease";
 import { HttpsFileServer, startHttpsFileServer } from "../helpers/httpsFileServer";
 import { requireTool, run } from "../helpers/tools";
 

@@ -1,7 +1,7 @@
 // The README's inputs and outputs tables are generated from the doc comments: drift fails here.
 import { readFileSync } from "fs";
 import { join } from "path";
-import { apiTablesEnd, apiTablesStart, renderApiTables, withApiTables } from "../../scripts/lib/apiDocs";
+import { apiTablesEnd, apiTablesStart, renderApiTables, withApiTables } from "../../scripts/lib/docs/apiDocs";
 
 const readme = readFileSync(join(__dirname, "..", "..", "README.md"), "utf8");
 

@@ -6,8 +6,8 @@
 // instance changes it anyway; in "direct" mode only the member revision does, and a gap there (an edit
 // that touches members but not the revision) shows only in that mode.
 import type { EtcdClusterArgs } from "../../components";
-import { ChangeKind, diffRuns, plannedInputs, ResourceChange } from "../../scripts/lib/planDiff";
-import { installStackMocks, RecordedResource, settled, StackMockOptions, valueOf } from "../../scripts/lib/stackMocks";
+import { ChangeKind, diffRuns, plannedInputs, ResourceChange } from "../../scripts/lib/plan/planDiff";
+import { installStackMocks, RecordedResource, settled, StackMockOptions, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(60_000);
 

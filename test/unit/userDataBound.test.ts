@@ -6,7 +6,7 @@ import type { EtcdClusterArgs } from "../../components";
 import { officialReleaseUrl } from "../../components/releases";
 import { userDataBound, userDataBudgetBytes, userDataReserveBytes } from "../../components/userDataBound";
 import { limits, resolveSettings } from "../../components/validation";
-import { installStackMocks, settled, StackMocks, valueOf } from "../../scripts/lib/stackMocks";
+import { installStackMocks, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(120_000);
 

@@ -6,7 +6,7 @@ import { createHash } from "crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, copyFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { defaultVersion, officialReleaseUrl, pinnedChecksum } from "../../components/releases";
+import { defaultVersion, officialReleaseUrl, pinnedChecksum } from "../../../components/releases";
 
 export interface LocalRelease {
     version: string;
