@@ -26,7 +26,7 @@ export interface LocalMemberPlan {
     subnetId: string;
     volumeId: string;
     userData: string;
-    /** SSM parameter name -> value (the member's own private keys). */
+    /** SSM parameter name -> value (the member's own keys and certificates). */
     parameters: Record<string, string>;
 }
 
@@ -126,7 +126,9 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
                     volumeId: attachment.inputs.volumeId,
                     userData: instance.inputs.userData,
                     parameters: Object.fromEntries(
-                        parameters.filter((p) => String(p.inputs.name).includes(`/${m.name}/`)).map((p) => [p.inputs.name, p.inputs.value]),
+                        parameters
+                            .filter((p) => String(p.inputs.name).includes(`/${m.name}/`))
+                            .map((p) => [p.inputs.name, p.inputs.value ?? p.inputs.insecureValue]),
                     ),
                 };
             }),
