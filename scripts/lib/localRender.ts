@@ -126,7 +126,6 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
                     volumeId: attachment.inputs.volumeId,
                     userData: instance.inputs.userData,
                     parameters: Object.fromEntries(
-                        // Keys are SecureStrings (value); certificates are plain Strings (insecureValue).
                         parameters
                             .filter((p) => String(p.inputs.name).includes(`/${m.name}/`))
                             .map((p) => [p.inputs.name, p.inputs.value ?? p.inputs.insecureValue]),
