@@ -123,7 +123,7 @@ describe("download from a release server in the upstream layout (HTTPS on loopba
             reachable: true,
             detail: `${server.baseUrl}/v${version}/${tarballName(version)}`,
         });
-        expect(probeRelease("3.5.99", { baseUrl: server.baseUrl, caFile: server.caFile }).detail).toMatch(/error: 404/);
+        expect(probeRelease("3.5.99", { baseUrl: server.baseUrl, caFile: server.caFile }).detail).toMatch(/: HTTP 404$/);
         const start = Date.now();
         const stalled = probeRelease(version, { baseUrl: `${server.baseUrl}/stall`, caFile: server.caFile }, 2);
         expect(stalled.reachable).toBe(false);
