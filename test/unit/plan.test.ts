@@ -1,7 +1,7 @@
 // The committed plan of the example stack: a change to what gets built shows up in a pull request's diff.
 import { readFileSync } from "fs";
 import { join } from "path";
-import { planExampleStack, redact, redacted } from "../../scripts/lib/plan";
+import { planExampleStack, redact, redacted, renderPlan } from "../../scripts/lib/plan";
 import { RecordedResource } from "../../scripts/lib/stackMocks";
 
 jest.setTimeout(60_000);
@@ -52,4 +52,56 @@ test("the plan states what a reviewer checks: 3 members over 3 zones, IMDSv2, en
     expect(rows.filter((l) => l.startsWith("aws.ec2.Instance")).every((l) => /imds=v2\/hop1 root=gp3\/encrypted/.test(l))).toBe(true);
     expect(rows.filter((l) => l.startsWith("aws.ebs.Volume")).map((l) => /az=(\S+)/.exec(l)?.[1])).toEqual(["eu-west-1a", "eu-west-1b", "eu-west-1c"]);
     expect(rows.filter((l) => l.startsWith("command.local.Command"))).toHaveLength(4);
+});
+
+test("instances show their profile, key and resource options; the rolling order is an explicit dependency", () => {
+    const rows = plan.split("\n");
+    for (let i = 0; i < 3; i++) {
+        const at = rows.findIndex((l) => l.startsWith("aws.ec2.Instance") && l.includes(` etcd-member-${i} `));
+        expect(rows[at]).toContain(`profile=<etcd-member-${i}>`);
+        expect(rows[at]).toContain("root=gp3/encrypted(<etcd-kms>)");
+        expect(rows[at + 1].trim()).toMatch(/^options: deleteBeforeReplace dependsOn=.* ignoreChanges=ami$/);
+        if (i > 0) expect(rows[at + 1]).toContain(`dependsOn=Command:etcd-member-${i - 1}-rolled,`);
+    }
+    expect(plan).toMatch(/^aws\.iam\.RolePolicyAttachment +etcd-member-0-ssm +role=<etcd-member-0> arn:aws:iam::aws:policy\/AmazonSSMManagedInstanceCore$/m);
+    expect(plan).toMatch(/^aws\.iam\.InstanceProfile +etcd-member-0 +role=<etcd-member-0>$/m);
+});
+
+test("user-data is shown file by file: the etcd configuration line by line, the boot script's settings, certificates as digests", () => {
+    const member0 = plan.slice(plan.indexOf("user-data of etcd-member-0:"), plan.indexOf("user-data of etcd-member-1:"));
+    expect(member0).toMatch(/^ {6}ETCD_TLS_MIN_VERSION=TLS1\.2$/m);
+    expect(member0).toMatch(/^ {6}ETCD_LISTEN_METRICS_URLS=http:\/\/127\.0\.0\.1:2381$/m);
+    expect(member0).toMatch(
+        /^ {6}readonly RELEASE_URL='https:\/\/github\.com\/etcd-io\/etcd\/releases\/download\/v3\.6\.14\/etcd-v3\.6\.14-linux-amd64\.tar\.gz'$/m,
+    );
+    expect(member0).toMatch(/^ {2}\/etc\/etcd\/pki\/ca\.crt 0644 root:root: PEM certificate, \d+ bytes, sha256:[0-9a-f]{12}$/m);
+    expect(member0).toMatch(/^ {6}NoNewPrivileges=yes$/m);
+    const member1 = plan.slice(plan.indexOf("user-data of etcd-member-1:"));
+    expect(member1).toMatch(/^ {2}\/etc\/etcd\/pki\/ca\.crt 0644 root:root: same as etcd-member-0$/m);
+});
+
+test("a changed flag in user-data is one readable line of the plan's diff, not a new hash", () => {
+    const instance = (env: string) =>
+        ({
+            type: "aws:ec2/instance:Instance",
+            name: "m-0",
+            urn: "urn:m-0",
+            id: "i-0",
+            custom: true,
+            secretInputs: [],
+            dependsOn: [],
+            ignoreChanges: [],
+            replaceOnChanges: [],
+            deleteBeforeReplace: false,
+            outputs: {},
+            inputs: {
+                userData: `#cloud-config\nwrite_files:\n  - path: /etc/etcd/etcd.env\n    owner: root:root\n    permissions: "0644"\n    content: |\n      ETCD_NAME=m-0\n      ${env}\nruncmd:\n  - [/usr/local/sbin/etcd-bootstrap]\n`,
+            },
+        }) as unknown as RecordedResource;
+    const before = renderPlan([instance("ETCD_TLS_MIN_VERSION=TLS1.2")], {}).split("\n");
+    const after = renderPlan([instance("ETCD_TLS_MIN_VERSION=TLS1.3")], {}).split("\n");
+    const removed = before.filter((l) => !after.includes(l));
+    const added = after.filter((l) => !before.includes(l));
+    expect(removed.filter((l) => !l.includes("sha256:"))).toEqual(["      ETCD_TLS_MIN_VERSION=TLS1.2"]);
+    expect(added.filter((l) => !l.includes("sha256:"))).toEqual(["      ETCD_TLS_MIN_VERSION=TLS1.3"]);
 });
