@@ -4,7 +4,7 @@ import pulumi from "@pulumi/eslint-plugin";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-    { ignores: ["node_modules/**", "bin/**", ".cache/**", "test/consumer/**", "**/*.js", "**/*.mjs"] },
+    { ignores: ["node_modules/**", "bin/**", ".cache/**", "test/consumer/**", "reports/**", ".stryker-tmp/**", "**/*.js", "**/*.mjs"] },
     ...tseslint.configs.recommended,
     {
         files: ["**/*.ts"],

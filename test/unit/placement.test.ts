@@ -16,8 +16,10 @@ describe("quorum and fault tolerance", () => {
     });
 
     test("4 members tolerate exactly what 3 do", () => {
-        expect(faultTolerance(4, 4)).toEqual(faultTolerance(3, 3));
-        expect(faultTolerance(4, 1).members).toBe(faultTolerance(3, 1).members);
+        expect(faultTolerance(4, 4)).toEqual({ members: 1, zones: 1 });
+        expect(faultTolerance(3, 3)).toEqual({ members: 1, zones: 1 });
+        expect(faultTolerance(4, 1)).toEqual({ members: 1, zones: 0 });
+        expect(faultTolerance(3, 1)).toEqual({ members: 1, zones: 0 });
     });
 
     test.each([
@@ -41,6 +43,18 @@ describe("quorum and fault tolerance", () => {
         }
         expect(faultTolerance(size, zones).zones).toBe(brute);
         expect(brute).toBe(expected);
+    });
+
+    test.each([
+        // size, zones, members per zone, zone of each member (literal figures)
+        [5, 3, [2, 2, 1], [0, 1, 2, 0, 1]],
+        [7, 3, [3, 2, 2], [0, 1, 2, 0, 1, 2, 0]],
+        [9, 4, [3, 2, 2, 2], [0, 1, 2, 3, 0, 1, 2, 3, 0]],
+        [3, 2, [2, 1], [0, 1, 0]],
+        [1, 1, [1], [0]],
+    ])("%i members over %i zones: %j per zone, zones %j", (size, zones, perZone, zoneOf) => {
+        expect(membersPerZone(size, zones)).toEqual(perZone);
+        expect(memberZoneIndexes(size, zones)).toEqual(zoneOf);
     });
 
     test("4 members over 3 zones lose quorum with their fullest zone", () => {

@@ -1,7 +1,7 @@
 import { parse } from "yaml";
 import { renderBootScript, shellQuote } from "../../components/render/bootScript";
 import { renderCloudConfig } from "../../components/render/cloudConfig";
-import { renderEtcdEnvironment, tls12CipherSuites } from "../../components/render/etcdConfig";
+import { renderEtcdEnvironment } from "../../components/render/etcdConfig";
 import { pemSha256, renderMemberUserData } from "../../components/render/memberUserData";
 import { memberPaths } from "../../components/render/paths";
 import { renderSystemdUnit } from "../../components/render/systemdUnit";
@@ -49,7 +49,11 @@ describe("etcd environment file", () => {
         expect("ETCD_TLS_MIN_VERSION" in env).toBe(expected.tlsMin);
         expect(env.ETCD_LOGGER).toBe(expected.logger ? "zap" : undefined);
         expect(env.ETCD_SNAPSHOT_COUNT).toBe(expected.snapshot);
-        expect(env.ETCD_CIPHER_SUITES).toBe(tls12CipherSuites.join(","));
+        // Names as etcd's --cipher-suites documentation and Go's crypto/tls constants spell them.
+        expect(env.ETCD_CIPHER_SUITES).toBe(
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305," +
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305",
+        );
         expect(Object.keys(env).filter((k) => /ENABLE_V2|EXPERIMENTAL|PROXY/.test(k))).toEqual([]);
     });
 

@@ -2,6 +2,7 @@
 // resource with the inputs that matter, and every secret shown as [secret].
 import { createHash } from "crypto";
 import { join } from "path";
+import { parse } from "yaml";
 import { installStackMocks, RecordedResource, settled, valueOf } from "../mocks/stackMocks";
 
 const privateKeyPem = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
@@ -26,8 +27,9 @@ const describers: Record<string, Describe> = {
             `ami=${i.ami}`,
             `eni=${ref(i.primaryNetworkInterface?.networkInterfaceId)}`,
             `imds=${i.metadataOptions?.httpTokens === "required" ? "v2" : "v1-allowed"}/hop${i.metadataOptions?.httpPutResponseHopLimit}`,
-            `root=${i.rootBlockDevice?.volumeType}${i.rootBlockDevice?.encrypted ? "/encrypted" : ""}`,
-            `userData=${typeof i.userData === "string" ? bytes(i.userData) : i.userData}`,
+            `root=${i.rootBlockDevice?.volumeType}${i.rootBlockDevice?.encrypted ? `/encrypted(${ref(i.rootBlockDevice?.kmsKeyId)})` : ""}`,
+            `profile=${i.iamInstanceProfile === undefined ? "none" : ref(i.iamInstanceProfile)}`,
+            `userData=${typeof i.userData === "string" ? `${Buffer.byteLength(i.userData)} bytes (below)` : i.userData}`,
             i.userDataReplaceOnChange && "replace-on-user-data",
         ]),
     "aws:ebs/volume:Volume": (i, ref) =>
@@ -64,15 +66,16 @@ const describers: Record<string, Describe> = {
         `assumed by ${JSON.parse(i.assumeRolePolicy)
             .Statement.map((s: any) => s.Principal.Service)
             .join(",")}`,
-    "aws:iam/rolePolicy:RolePolicy": (i) =>
+    "aws:iam/rolePolicy:RolePolicy": (i, ref) =>
+        `role=${ref(i.role)} ` +
         JSON.parse(i.policy)
             .Statement.map(
                 (s: any) =>
-                    `${s.Effect === "Deny" ? "deny " : ""}${[].concat(s.Action).join(",")} ${s.NotResource ? `except on ${[].concat(s.NotResource).length}` : `on ${s.Resource === "*" ? "*" : [].concat(s.Resource).length}`} resource(s)${s.Condition ? " with condition" : ""}`,
+                    `${s.Effect} ${([] as unknown[]).concat(s.Action).join(",")} ${s.NotResource ? `except on ${([] as unknown[]).concat(s.NotResource).map(ref).join(",")}` : `on ${([] as unknown[]).concat(s.Resource).map(ref).join(",")}`}${s.Condition ? ` if ${JSON.stringify(s.Condition).replace(/"arn:[^"]+"/g, (arn) => ref(arn.slice(1, -1)))}` : ""}`,
             )
             .join("; "),
-    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": (i) => `${String(i.policyArn).split("/").pop()}`,
-    "aws:iam/instanceProfile:InstanceProfile": (i) => `role=${i.role}`,
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": (i, ref) => `role=${ref(i.role)} ${i.policyArn}`,
+    "aws:iam/instanceProfile:InstanceProfile": (i, ref) => `role=${ref(i.role)}`,
     "tls:index/privateKey:PrivateKey": (i) => join2([i.algorithm, i.ecdsaCurve, i.rsaBits && String(i.rsaBits)]),
     "tls:index/selfSignedCert:SelfSignedCert": (i) =>
         join2([
@@ -89,6 +92,8 @@ const describers: Record<string, Describe> = {
         join2([
             `create=${String(i.create).includes("etcd-health-gate") ? "health gate" : JSON.stringify(String(i.create))}`,
             i.update !== undefined && `update=${String(i.update).includes("etcd-health-gate") ? "health gate" : "command"}`,
+            i.environment && typeof i.environment === "object" && `env=${Object.keys(i.environment).sort().join(",")}`,
+            i.environment === redacted && `env=${redacted}`,
         ]),
 };
 
@@ -104,26 +109,52 @@ export function redact(r: RecordedResource): Record<string, any> {
 }
 
 export function renderPlan(resources: RecordedResource[], outputs: Record<string, unknown>): string {
-    const byId = new Map(resources.filter((r) => r.id).map((r) => [r.id, r.name]));
-    const byArn = new Map(resources.filter((r) => typeof r.outputs.arn === "string").map((r) => [r.outputs.arn as string, r.name]));
-    const ref = (id: unknown) => (typeof id === "string" ? (byId.has(id) ? `<${byId.get(id)}>` : byArn.has(id) ? `<${byArn.get(id)}>` : id) : String(id));
+    // Ids, ARNs and generated names of other resources are shown as <their resource name>.
+    const known = new Map<string, string>();
+    for (const r of resources) {
+        for (const value of [r.outputs.name, r.outputs.arn, r.id]) {
+            if (typeof value === "string" && value !== "" && r.custom) known.set(value, r.name);
+        }
+    }
+    const ref = (id: unknown) => (typeof id === "string" ? (known.has(id) ? `<${known.get(id)}>` : id) : String(id));
+    const byUrn = new Map(resources.map((r) => [r.urn, r]));
+    // dependsOn as the engine receives it holds every dependency; those that an input already references
+    // (an id, ARN, name or key it carries) are implied, so only the ones the program added are shown.
+    const explicitDependencies = (r: RecordedResource) => {
+        // Compared without whitespace and escapes: a certificate inside user-data is indented and JSON-escaped.
+        const squeeze = (text: string) => text.replace(/\\n|\s/g, "");
+        const inputs = squeeze(JSON.stringify(r.inputs));
+        return r.dependsOn
+            .map((urn) => byUrn.get(urn))
+            .filter((d): d is RecordedResource => d !== undefined)
+            .filter((d) => ![d.id, ...Object.values(d.outputs)].some((v) => typeof v === "string" && v.length >= 6 && inputs.includes(squeeze(v))))
+            .map((d) => `${shortType(d.type).split(".").pop()}:${d.name}`);
+    };
+    const options = (r: RecordedResource) => {
+        const explicit = explicitDependencies(r);
+        return join2([
+            r.protect && "protect",
+            r.retainOnDelete && "retainOnDelete",
+            r.deleteBeforeReplace && "deleteBeforeReplace",
+            explicit.length > 0 && `dependsOn=${explicit.join(",")}`,
+            r.ignoreChanges.length > 0 && `ignoreChanges=${r.ignoreChanges.join(",")}`,
+            r.replaceOnChanges.length > 0 && `replaceOnChanges=${r.replaceOnChanges.join(",")}`,
+        ]);
+    };
     const order = (r: RecordedResource) => (r.custom ? 1 : 0);
     const sorted = [...resources].sort((a, b) => order(a) - order(b) || a.type.localeCompare(b.type) || a.name.localeCompare(b.name, "en", { numeric: true }));
     const rows = sorted.map((r) => {
         const inputs = redact(r);
         const describe = describers[r.type];
         const summary = r.custom ? (describe ? describe(inputs, ref) : Object.keys(inputs).sort().join(",")) : "component";
-        // Resource options that decide what an edit or a destroy may do to it.
-        const options = [
-            r.protect && "protected",
-            r.retainOnDelete && "retained-on-destroy",
-            r.ignoreChanges.length > 0 && `ignores=${r.ignoreChanges.join(",")}`,
-        ];
-        return [shortType(r.type), r.name, join2([summary, ...options])];
+        return [shortType(r.type), r.name, summary, options(r)];
     });
     const width = (col: number) => Math.max(...rows.map((row) => row[col].length), 8);
     const lines = [`${"type".padEnd(width(0))}  ${"name".padEnd(width(1))}  inputs that matter`];
-    for (const row of rows) lines.push(`${row[0].padEnd(width(0))}  ${row[1].padEnd(width(1))}  ${row[2]}`.trimEnd());
+    for (const row of rows) {
+        lines.push(`${row[0].padEnd(width(0))}  ${row[1].padEnd(width(1))}  ${row[2]}`.trimEnd());
+        if (row[3]) lines.push(`${"".padEnd(width(0) + width(1) + 4)}options: ${row[3]}`);
+    }
     const counts = new Map<string, number>();
     for (const r of resources) counts.set(shortType(r.type), (counts.get(shortType(r.type)) ?? 0) + 1);
     lines.push(
@@ -132,13 +163,69 @@ export function renderPlan(resources: RecordedResource[], outputs: Record<string
             .sort(([a], [b]) => a.localeCompare(b))
             .map(([t, n]) => `${n} ${t}`)
             .join(", ")}`,
-        "",
-        "outputs:",
     );
+    lines.push(...renderUserData(sorted));
+    lines.push("", "outputs:");
     for (const [name, value] of Object.entries(outputs)) {
         lines.push(`  ${name}: ${value === redacted ? redacted : JSON.stringify(value)}`);
     }
     return `${lines.join("\n")}\n`;
+}
+
+const pem = /^-----BEGIN ([A-Z ]+)-----\n[\s\S]*-----END \1-----\n?$/;
+
+/**
+ * One file of a member's user-data as a reviewer reads it: the configuration (etcd.env) line by line, the
+ * boot script's settings (its readonly lines, and the parameters it fetches with their pinned digests), other small text files whole; certificates and long files
+ * as their size and digest. A file identical to the previous member's is named as such.
+ */
+function renderFile(path: string, content: string): { summary: string; body: string[] } {
+    const head = `${Buffer.byteLength(content)} bytes, ${bytes(content).split(",")[0]}`;
+    const match = pem.exec(content);
+    if (privateKeyPem.test(content)) return { summary: redacted, body: [] };
+    if (match) return { summary: `PEM ${match[1].toLowerCase()}, ${head}`, body: [] };
+    const lines = content.trimEnd().split("\n");
+    const indent = (l: string) => `      ${l}`;
+    if (path.endsWith("/etcd-bootstrap")) {
+        return {
+            summary: `script, ${head}; its settings:`,
+            body: lines.filter((l) => l.startsWith("readonly ") || l.trimStart().startsWith("fetch_ssm ")).map((l) => indent(l.trim())),
+        };
+    }
+    if (lines.length <= 60) {
+        return { summary: head, body: lines.filter((l) => l.trim() !== "").map(indent) };
+    }
+    return { summary: `${lines.length} lines, ${head}`, body: [] };
+}
+
+/** The user-data of every instance, file by file; files equal to the previous member's are not repeated. */
+export function renderUserData(resources: RecordedResource[]): string[] {
+    const lines: string[] = [];
+    let previous: { name: string; files: Map<string, string> } | undefined;
+    for (const r of resources.filter((x) => x.type === "aws:ec2/instance:Instance")) {
+        const text = r.secretInputs.includes("userData") ? redacted : r.inputs.userData;
+        lines.push("", `user-data of ${r.name}:`);
+        if (typeof text !== "string" || text === redacted) {
+            lines.push(`  ${redacted}`);
+            continue;
+        }
+        const doc = parse(text);
+        lines.push(`  ${text.split("\n")[0]}, ${Buffer.byteLength(text)} bytes, runcmd: ${JSON.stringify(doc.runcmd)}`);
+        const files = new Map<string, string>();
+        for (const f of doc.write_files ?? []) {
+            files.set(f.path, f.content);
+            // cloud-init's defaults where the file names none.
+            const file = `  ${f.path} ${f.permissions ?? "0644"} ${f.owner ?? "root:root"}`;
+            if (previous && previous.files.get(f.path) === f.content) {
+                lines.push(`${file}: same as ${previous.name}`);
+            } else {
+                const { summary, body } = renderFile(f.path, f.content);
+                lines.push(`${file}: ${summary}`, ...body);
+            }
+        }
+        previous = { name: r.name, files };
+    }
+    return lines;
 }
 
 /**
