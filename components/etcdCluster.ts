@@ -92,6 +92,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
 
         const region = aws.getRegionOutput({}, parent).region;
         const partition = aws.getPartitionOutput({}, parent).partition;
+        const accountId = aws.getCallerIdentityOutput({}, parent).accountId;
         const instanceType = pulumi.output(args.instanceType ?? defaultInstanceType);
         const arch = instanceType.apply((t) => instanceArch(t));
         const release = pulumi.all([arch, args.binaryUrl, args.binarySha256]).apply(([a, url, sum]) => releaseSource(version, a, url, sum));
@@ -125,6 +126,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             arch,
             region,
             partition,
+            accountId,
             ami,
             instanceType,
             dataVolume,
@@ -139,7 +141,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             client: identity.client,
             instanceType,
             explicitAmi: args.ami,
-            accountId: settings.readinessMode === "ssm" ? aws.getCallerIdentityOutput({}, parent).accountId : pulumi.output(""),
+            accountId: settings.readinessMode === "ssm" ? accountId : pulumi.output(""),
         };
 
         // A new cluster creates every member at once; on an existing one each member waits for the previous
@@ -155,7 +157,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             gates.push(...(gate ? [gate] : []));
             previous = gate ?? member.attachment;
         });
-        clusterReadyGate(rollout, members, gates);
+        clusterReadyGate(rollout, members, gates, exists);
 
         this.caCertPem = identity.ca.certPem;
         this.clientCertPem = identity.client.certPem;

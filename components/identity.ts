@@ -146,7 +146,8 @@ export function memberInstanceProfile(
     settings: ClusterSettings,
     partition: pulumi.Output<string>,
     kmsKeyArn: pulumi.Output<string>,
-    parameters: { all: aws.ssm.Parameter[]; keys: aws.ssm.Parameter[] } | undefined,
+    /** ARNs of the member's parameters, built from their names: the policy need not wait for the parameters. */
+    parameters: { all: pulumi.Input<string>[]; keys: pulumi.Input<string>[] } | undefined,
     tags: pulumi.Output<Record<string, string>>,
     parent: pulumi.Resource,
 ): MemberProfile | undefined {
@@ -172,7 +173,7 @@ export function memberInstanceProfile(
             {
                 role: role.id,
                 policy: pulumi
-                    .all([pulumi.all((parameters?.all ?? []).map((p) => p.arn)), pulumi.all((parameters?.keys ?? []).map((p) => p.arn)), kmsKeyArn])
+                    .all([pulumi.all(parameters?.all ?? []), pulumi.all(parameters?.keys ?? []), kmsKeyArn])
                     .apply(([all, keys, key]) => JSON.stringify(memberPolicyDocument(all, keys, key))),
             },
             opts,

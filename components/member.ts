@@ -28,6 +28,7 @@ export interface MemberContext {
     arch: pulumi.Output<ReleaseArch>;
     region: pulumi.Output<string>;
     partition: pulumi.Output<string>;
+    accountId: pulumi.Output<string>;
     /** The AMI: the caller's, or the image kept for the member's architecture (see etcdCluster.ts). */
     ami: pulumi.Output<string>;
     instanceType: pulumi.Output<string>;
@@ -130,13 +131,22 @@ export function createMember(
               }
             : undefined;
     const allParameters = parameters ? [...parameters.keys, ...parameters.certificates] : [];
+    // The ARNs AWS gives these parameters, known from their names (a parameter named "/a/b" is "parameter/a/b").
+    const parameterArn = (parameterName: string) =>
+        pulumi.interpolate`arn:${cluster.partition}:ssm:${cluster.region}:${cluster.accountId}:parameter${parameterName}`;
+    const keyParameterNames = [parameterNames.serverKey, parameterNames.peerKey];
+    const certificateParameterNames = [ssmFileNames.caCert, ssmFileNames.serverCert, ssmFileNames.peerCert].map((f) => `${prefix}/${f}`);
+    const parameterArns = {
+        keys: keyParameterNames.map(parameterArn),
+        all: [...keyParameterNames, ...certificateParameterNames].map(parameterArn),
+    };
     const profile = memberInstanceProfile(
         name,
         i,
         settings,
         cluster.partition,
         identity.kmsKeyArn,
-        parameters && { all: allParameters, keys: parameters.keys },
+        parameters && { all: parameterArns.all, keys: parameterArns.keys },
         tags,
         cluster.parent,
     );

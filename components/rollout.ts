@@ -109,8 +109,17 @@ export function memberGate(rollout: RolloutContext, i: number, member: Member): 
     );
 }
 
-/** The readiness check of the whole cluster, after every member and its gate: `pulumi up` ends when etcd is healthy. */
-export function clusterReadyGate(rollout: RolloutContext, members: Member[], gates: pulumi.Resource[]): command.local.Command | undefined {
+/**
+ * The readiness check of the whole cluster, after every member (and, on an existing cluster, every member's
+ * gate): `pulumi up` ends when etcd is healthy. At creation the member gates only record the launch, so the
+ * check need not wait for them, which keeps a new cluster's critical path one step shorter.
+ */
+export function clusterReadyGate(
+    rollout: RolloutContext,
+    members: Member[],
+    gates: pulumi.Resource[],
+    exists: pulumi.Output<boolean>,
+): command.local.Command | undefined {
     if (rollout.settings.readinessMode === "none") {
         return undefined;
     }
@@ -126,7 +135,10 @@ export function clusterReadyGate(rollout: RolloutContext, members: Member[], gat
                 members.map((m) => m.instance.id),
             ),
         },
-        { parent: rollout.parent, dependsOn: [...members.map((m) => m.attachment), ...gates] },
+        {
+            parent: rollout.parent,
+            dependsOn: exists.apply((existing): pulumi.Resource[] => [...members.map((m) => m.attachment), ...(existing ? gates : [])]),
+        },
     );
 }
 

@@ -74,10 +74,10 @@ describe("a new cluster", () => {
         }
     });
 
-    test("the cluster's readiness check still runs after every member and every member's gate", () => {
+    test("the cluster's readiness check runs after every member's attachment, not after the launch records", () => {
         const ready = mocks.get(T.command, "prod-ready");
         for (let i = 0; i < 5; i++) {
-            expect(ready.dependsOn).toContain(mocks.get(T.command, `prod-member-${i}-rolled`).urn);
+            expect(ready.dependsOn).not.toContain(mocks.get(T.command, `prod-member-${i}-rolled`).urn);
             expect(ready.dependsOn).toContain(mocks.get("aws:ec2/volumeAttachment:VolumeAttachment", `prod-member-${i}-data`).urn);
         }
     });
@@ -92,6 +92,15 @@ describe("an existing cluster", () => {
     test("once deployed, members change one at a time behind the previous member's gate", async () => {
         const mocks = await run(base, before.resources);
         expectChained(mocks, "prod", 3);
+    });
+
+    test("once deployed, the cluster's readiness check runs after every member's gate and attachment", async () => {
+        const mocks = await run(base, before.resources);
+        const ready = mocks.get(T.command, "prod-ready");
+        for (let i = 0; i < 3; i++) {
+            expect(ready.dependsOn).toContain(mocks.get(T.command, `prod-member-${i}-rolled`).urn);
+            expect(ready.dependsOn).toContain(mocks.get("aws:ec2/volumeAttachment:VolumeAttachment", `prod-member-${i}-data`).urn);
+        }
     });
 
     test("preview and up decide alike, for a new and for an existing cluster", async () => {
