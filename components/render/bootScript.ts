@@ -16,6 +16,7 @@ export const bootToolPackages: Record<string, string> = {
     tar: "tar",
     sha256sum: "coreutils",
     "mkfs.ext4": "e2fsprogs",
+    e2fsck: "e2fsprogs",
     resize2fs: "e2fsprogs",
     dumpe2fs: "e2fsprogs",
     blkid: "util-linux",
@@ -109,9 +110,7 @@ readonly ETCD_VERSION=${shellQuote(p.version)}
 readonly RELEASE_URL=${shellQuote(p.releaseUrl)}
 readonly RELEASE_SHA256=${shellQuote(p.releaseSha256)}
 readonly DATA_VOLUME_ID=${shellQuote(p.dataVolumeId)}
-readonly AWS_REGION=${shellQuote(p.region)}
-readonly SSM_PREFIX=${shellQuote(p.ssmParameterPrefix ?? "")}
-readonly VOLUME_WAIT_SECONDS=${p.volumeWaitSeconds ?? 600}
+${p.ssmFiles.length > 0 ? `readonly AWS_REGION=${shellQuote(p.region)}\nreadonly SSM_PREFIX=${shellQuote(p.ssmParameterPrefix ?? "")}\n` : ""}readonly VOLUME_WAIT_SECONDS=${p.volumeWaitSeconds ?? 600}
 readonly DATA_DIR=${memberPaths.dataDir}
 readonly BIN_DIR=${memberPaths.binDir}
 readonly PKI_DIR=${memberPaths.pkiDir}
@@ -217,17 +216,24 @@ data_device() {
   done
 }
 
-# Grows the mounted data filesystem to its volume (ext4 grows online); a no-op when they match.
+# grow_data_fs [DEVICE]: grows the data filesystem to its volume (a no-op when they match). Without a
+# device, the filesystem mounted at the data dir grows online (ext4 allows it); with one, the unmounted
+# filesystem is checked and grown before the boot mounts it.
 grow_data_fs() {
-  local device volume_bytes fs_bytes
-  mountpoint -q "$DATA_DIR" || return 0
-  device=$(findmnt -n -o SOURCE --target "$DATA_DIR")
+  local device=\${1:-} volume_bytes fs_bytes
+  if [[ -z "$device" ]]; then
+    mountpoint -q "$DATA_DIR" || return 0
+    device=$(findmnt -n -o SOURCE --target "$DATA_DIR")
+  fi
   volume_bytes=$(blockdev --getsize64 "$device")
   fs_bytes=$(dumpe2fs -h "$device" 2>/dev/null | awk -F: '/^Block count/ {c=$2} /^Block size/ {s=$2} END {print c * s}')
-  if (( volume_bytes - fs_bytes >= 16 * 1024 * 1024 )); then
-    log "growing the data filesystem on $device from $fs_bytes to $volume_bytes bytes"
-    resize2fs "$device" >&2
+  (( volume_bytes - fs_bytes >= 16 * 1024 * 1024 )) || return 0
+  log "growing the data filesystem on $device from $fs_bytes to $volume_bytes bytes"
+  if [[ -n "\${1:-}" ]]; then
+    # resize2fs wants a freshly checked filesystem when it is not mounted; -p repairs only what is safe.
+    e2fsck -f -p "$device" >&2 || (( $? < 4 )) || fail "e2fsck found errors on $device; not growing it"
   fi
+  resize2fs "$device" >&2
 }
 
 prepare_data_volume() {
@@ -244,12 +250,12 @@ prepare_data_volume() {
   fi
   uuid=$(blkid -p -o value -s UUID "$device")
   [[ -n "$uuid" ]] || fail "data volume $device has no filesystem UUID"
+  mountpoint -q "$DATA_DIR" || grow_data_fs "$device"
   mkdir -p "$DATA_DIR"
   if ! grep -q "^UUID=$uuid " /etc/fstab; then
     echo "UUID=$uuid $DATA_DIR ext4 defaults,noatime,nofail 0 2" >>/etc/fstab
   fi
   mountpoint -q "$DATA_DIR" || mount "$DATA_DIR"
-  grow_data_fs
   chown etcd:etcd "$DATA_DIR"
   chmod 0700 "$DATA_DIR"
 }

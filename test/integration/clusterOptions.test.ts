@@ -4,7 +4,7 @@ import { execFileSync } from "child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { down, etcdctl, inMember, LocalCluster, loadCluster, up, waitUntil } from "../../scripts/lib/local/localCluster";
+import { down, etcdctl, inMember, LocalCluster, loadCluster, replaceMember, up, waitUntil } from "../../scripts/lib/local/localCluster";
 import { parseVersion, versionFeatures } from "../../components/releases";
 import { newestMirrored } from "../../scripts/lib/mirror/mirrorLines";
 import { bootLocalCluster, renderLocalCluster } from "../helpers/localClusters";
@@ -80,5 +80,64 @@ describe("auth: true on the newest etcd 3.5 in the mirror", () => {
         expect(onMember.status).toBe(0);
         const log = readFileSync(join(c.members[0].dir, "upper", "var", "log", "etcd-enable-auth.service.log"), "utf8");
         expect(log).toMatch(/authentication enabled/);
+    });
+});
+
+describe("dataVolume.sizeGib raised in place: the data filesystem grows to the enlarged volume", () => {
+    const name = "it-growfs";
+    let c: LocalCluster;
+    beforeAll(() => {
+        down(name);
+        c = bootLocalCluster({ name, networkIndex: 62, version: "3.5.30", size: 1, zones: 1 });
+    });
+    afterAll(() => down(name));
+
+    // Size of the filesystem mounted at the data dir, in 1K blocks, as the member sees it.
+    const dataDirBlocks = () => {
+        const r = inMember(c, 0, ["df", "--output=size", "-k", "/var/lib/etcd"]);
+        expect(r.status).toBe(0);
+        return Number(r.stdout.trim().split("\n").pop());
+    };
+    const hasCapSysResource = () => (BigInt(`0x${/^CapEff:\s+([0-9a-f]+)$/m.exec(readFileSync("/proc/self/status", "utf8"))![1]}`) >> 24n) & 1n;
+
+    test("the timer's unit sees the larger volume and grows the mounted ext4 online; the boot step grows it before mounting; etcd keeps its data", () => {
+        const member = c.members[0];
+        expect(etcdctl(c, ["put", "/growfs/probe", "kept"]).status).toBe(0);
+        const before = dataDirBlocks();
+        expect(before).toBeLessThan(300 * 1024);
+        // EBS modifies the volume in place; the kernel sees the new capacity (losetup -c is what that is here).
+        execFileSync("truncate", ["-s", "512M", member.dataImage]);
+        execFileSync("losetup", ["-c", member.loopDevice]);
+        expect(dataDirBlocks()).toBe(before);
+
+        // The timer's service, exactly as the unit runs it (and the boot script enabled the timer).
+        const unit = readFileSync(join(member.dir, "upper", "etc", "systemd", "system", "etcd-growfs.service"), "utf8");
+        const execStart = /^ExecStart=(.*)$/m.exec(unit)![1].split(" ");
+        expect(execStart).toEqual(["/usr/local/sbin/etcd-bootstrap", "grow-data"]);
+        expect(existsSync(join(member.dir, "state", "etcd-growfs.timer.enabled"))).toBe(true);
+        const online = inMember(c, 0, execStart);
+        expect(online.stderr).toMatch(/growing the data filesystem on \/dev\/loop\d+ from 268435456 to 536870912 bytes/);
+        if (hasCapSysResource()) {
+            expect(online.status).toBe(0);
+            expect(dataDirBlocks()).toBeGreaterThan(450 * 1024);
+        } else {
+            // Online growth is the kernel's EXT4_IOC_RESIZE_FS, which needs CAP_SYS_RESOURCE: root on EC2 has
+            // it, root on a machine without it gets EPERM, and the filesystem is left as it was.
+            expect(online.stderr).toContain("Permission denied to resize filesystem");
+            expect(dataDirBlocks()).toBe(before);
+        }
+
+        // The boot step (a replaced or rebooted instance): the unmounted filesystem is checked and grown first.
+        const boot = replaceMember(c, 0);
+        expect(boot.status).toBe(0);
+        if (dataDirBlocks() === before) {
+            expect(boot.output).toMatch(/growing the data filesystem on \/dev\/loop\d+ from 268435456 to 536870912 bytes/);
+        }
+        expect(dataDirBlocks()).toBeGreaterThan(450 * 1024);
+        waitUntil(() => etcdctl(c, ["get", "/growfs/probe", "--print-value-only"]).stdout.trim() === "kept", 30_000, "etcd lost its data");
+
+        // Nothing to do any more: the unit stays quiet.
+        const again = inMember(c, 0, execStart);
+        expect(again).toMatchObject({ status: 0, stderr: "" });
     });
 });
