@@ -1,3 +1,4 @@
+import { basename } from "path";
 import { memberPaths } from "./paths";
 
 /** A private key the member fetches from SSM Parameter Store at boot. */
@@ -160,10 +161,10 @@ prepare_data_volume() {
   uuid=$(blkid -p -o value -s UUID "$device")
   [[ -n "$uuid" ]] || fail "data volume $device has no filesystem UUID"
   mkdir -p "$DATA_DIR"
-  if ! grep -q "^UUID=$uuid " /etc/fstab; then
-    echo "UUID=$uuid $DATA_DIR ext4 defaults,noatime,nofail 0 2" >>/etc/fstab
-  fi
-  mountpoint -q "$DATA_DIR" || mount "$DATA_DIR"
+  # The mount unit from user-data mounts it now and on every later boot.
+  systemctl daemon-reload
+  systemctl enable ${basename(memberPaths.dataMountUnit)}
+  mountpoint -q "$DATA_DIR" || systemctl start ${basename(memberPaths.dataMountUnit)}
   chown etcd:etcd "$DATA_DIR"
   chmod 0700 "$DATA_DIR"
 }

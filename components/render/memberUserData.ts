@@ -6,7 +6,7 @@ import { renderBootScript } from "./bootScript";
 import { CloudConfigFile, renderCloudConfig } from "./cloudConfig";
 import { MemberEndpoint, renderEtcdctlProfile, renderEtcdEnvironment } from "./etcdConfig";
 import { memberPaths } from "./paths";
-import { renderSystemdUnit } from "./systemdUnit";
+import { renderDataMountUnit, renderSystemdUnit } from "./systemdUnit";
 
 /** Certificates (public) and, for inline delivery only, private keys of one member. */
 export interface MemberTlsMaterial {
@@ -56,6 +56,7 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
     const files: CloudConfigFile[] = [
         file(memberPaths.environmentFile, renderEtcdEnvironment(p)),
         file(memberPaths.unitFile, renderSystemdUnit({ memberName: p.member.name })),
+        file(memberPaths.dataMountUnit, renderDataMountUnit({ volumeId: p.dataVolumeId })),
         file(memberPaths.etcdctlProfile, renderEtcdctlProfile(p.member)),
         file(memberPaths.caCert, p.tls.caCertPem),
         file(memberPaths.serverCert, p.tls.serverCertPem),

@@ -67,3 +67,34 @@ SystemCallErrorNumber=EPERM
 WantedBy=multi-user.target
 `;
 }
+
+/** The stable device path of an EBS volume on a Nitro instance (udev names NVMe volumes after the volume id). */
+export function ebsVolumeLink(volumeId: string): string {
+    if (!/^vol-[0-9a-zA-Z]+$/.test(volumeId)) {
+        throw new Error(`volume id ${JSON.stringify(volumeId)} is not an EBS volume id (vol-...)`);
+    }
+    return `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace("-", "")}`;
+}
+
+/**
+ * Renders the mount unit of the data volume. A unit rather than an /etc/fstab line: the same on every
+ * boot (systemd waits for the device, and etcd's RequiresMountsFor waits for the mount), and honoured in a
+ * container too, where systemd's fstab generator skips device entries. nofail, as for a volume that may
+ * attach after boot: the mount is not ordered before local-fs.target, so boot never waits on it.
+ * The boot script enables and starts it once the volume holds a filesystem.
+ */
+export function renderDataMountUnit(p: { volumeId: string }): string {
+    return `[Unit]
+Description=etcd data volume ${p.volumeId}
+Before=etcd.service
+
+[Mount]
+What=${ebsVolumeLink(p.volumeId)}
+Where=${memberPaths.dataDir}
+Type=ext4
+Options=defaults,noatime,nofail
+
+[Install]
+WantedBy=multi-user.target
+`;
+}

@@ -180,7 +180,10 @@ export function containerInit(m: LocalMember): number | undefined {
     const queue = [m.launcherPid];
     while (queue.length > 0) {
         const pid = queue.shift()!;
-        const nspid = /^NSpid:\s+(.*)$/m.exec(readProc(pid, "status") ?? "")?.[1].trim().split(/\s+/);
+        const nspid = /^NSpid:\s+(.*)$/m
+            .exec(readProc(pid, "status") ?? "")?.[1]
+            .trim()
+            .split(/\s+/);
         if (nspid && nspid.length > 1 && nspid[nspid.length - 1] === "1") return pid;
         const children = readProc(pid, `task/${pid}/children`);
         if (children) queue.push(...children.trim().split(/\s+/).filter(Boolean).map(Number));
@@ -408,7 +411,10 @@ function hostPid(m: LocalMember, containerPid: number): number | undefined {
     const ns = readlinkSafe(`/proc/${init}/ns/pid`);
     for (const entry of readdirSync("/proc")) {
         if (!/^\d+$/.test(entry)) continue;
-        const nspid = /^NSpid:\s+(.*)$/m.exec(readProc(Number(entry), "status") ?? "")?.[1].trim().split(/\s+/);
+        const nspid = /^NSpid:\s+(.*)$/m
+            .exec(readProc(Number(entry), "status") ?? "")?.[1]
+            .trim()
+            .split(/\s+/);
         if (nspid && nspid[nspid.length - 1] === String(containerPid) && readlinkSafe(`/proc/${entry}/ns/pid`) === ns) return Number(entry);
     }
     return undefined;
@@ -485,7 +491,9 @@ export function replaceMember(c: LocalCluster, i: number): BootResult {
     const m = c.members[i];
     killContainer(m);
     const userData = readFileSync(join(m.dir, "user-data"), "utf8");
-    const generation = Number(/i-local-[0-9a-f]+-\d+-(\d+)/.exec(readFileSync(join(m.dir, "upper", "var", "lib", "cloud", "seed", "nocloud", "meta-data"), "utf8"))?.[1] ?? 1);
+    const generation = Number(
+        /i-local-[0-9a-f]+-\d+-(\d+)/.exec(readFileSync(join(m.dir, "upper", "var", "lib", "cloud", "seed", "nocloud", "meta-data"), "utf8"))?.[1] ?? 1,
+    );
     prepareRootDisk(c, m, userData, `i-local-${shortId(c.name)}-${i}-${generation + 1}`);
     launch(c, m);
     return awaitBoot(c, i);
@@ -496,10 +504,14 @@ export function rebootMember(c: LocalCluster, i: number): void {
     const m = c.members[i];
     const before = requireInit(m);
     inMember(c, i, ["systemctl", "reboot"]);
-    waitUntil(() => {
-        const now = containerInit(m);
-        return now !== undefined && now !== before;
-    }, 60_000, `${m.name}: the container did not come back after a reboot (see ${join(m.dir, "console.log")})`);
+    waitUntil(
+        () => {
+            const now = containerInit(m);
+            return now !== undefined && now !== before;
+        },
+        60_000,
+        `${m.name}: the container did not come back after a reboot (see ${join(m.dir, "console.log")})`,
+    );
     waitUntil(() => inMember(c, i, ["systemctl", "is-system-running", "--wait"]).stdout.trim() !== "", 120_000, `${m.name}: systemd did not finish booting`);
 }
 
