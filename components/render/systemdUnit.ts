@@ -21,6 +21,10 @@ Documentation=https://etcd.io/docs/
 After=network-online.target local-fs.target
 Wants=network-online.target
 RequiresMountsFor=${memberPaths.dataDir}
+# A member that keeps failing (a broken etcd.env, a damaged data dir) ends up "failed" in systemctl status
+# after five starts within ten minutes, instead of restarting unnoticed forever.
+StartLimitIntervalSec=10min
+StartLimitBurst=5
 
 [Service]
 Type=notify
@@ -45,6 +49,8 @@ ReadWritePaths=${memberPaths.dataDir}
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
+# Implied by the settings above at run time; stated so that offline reviews see it too.
+PrivateMounts=yes
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
 ProtectKernelLogs=yes

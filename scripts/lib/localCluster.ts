@@ -4,7 +4,7 @@
 // and a loop-device data volume at the NVMe path EC2 uses. Also the operations the cluster tests need: stop,
 // crash, isolate, reboot and replace a member, run its boot again, read its journal, and etcdctl with the
 // exported client certificate.
-import { execFileSync, spawn, spawnSync } from "child_process";
+import { execFileSync, spawnSync } from "child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { createHash } from "crypto";
 import { dirname, join } from "path";
@@ -150,19 +150,24 @@ function writeParameters(m: LocalMember, parameters: Record<string, string>): vo
     }
 }
 
-/** Starts the member's container in the background; it outlives this process until `down`. */
+/**
+ * Starts the member's container in the background; it outlives this process until `down`. Forked off
+ * (setsid --fork), so that no process of ours has to reap it: the launcher writes its own pid.
+ */
 function launch(c: LocalCluster, m: LocalMember): void {
+    const pidFile = join(m.dir, "launcher.pid");
+    rmSync(pidFile, { force: true });
     const console = openSync(join(m.dir, "console.log"), "a");
     try {
-        const child = spawn("bash", [containerScript, m.dir, m.machine, c.bridge, m.loopDevice, c.mirrorDir, memberImage], {
-            detached: true,
+        const r = spawnSync("setsid", ["--fork", "bash", containerScript, m.dir, m.machine, c.bridge, m.loopDevice, c.mirrorDir, memberImage], {
             stdio: ["ignore", console, console],
         });
-        child.unref();
-        m.launcherPid = child.pid;
+        if (r.status !== 0) throw new Error(`member ${m.name}: could not start its container (exit ${r.status})`);
     } finally {
         closeSync(console);
     }
+    waitUntil(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() !== "", 10_000, `member ${m.name}: its launcher did not start`);
+    m.launcherPid = Number(readFileSync(pidFile, "utf8"));
     saveCluster(c);
 }
 
@@ -332,14 +337,20 @@ function memberPids(m: LocalMember): number[] {
         } catch {
             return;
         }
-        for (const line of (readFileSync(join(dir, "cgroup.procs"), "utf8") ?? "").split("\n")) if (line) pids.add(Number(line));
+        for (const line of readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n")) if (line && alive(Number(line))) pids.add(Number(line));
         for (const e of entries) {
             if (existsSync(join(dir, e, "cgroup.procs"))) visit(join(dir, e));
         }
     };
     for (const dir of memberCgroups(m)) visit(dir);
-    if (m.launcherPid && readProc(m.launcherPid, "stat") !== undefined) pids.add(m.launcherPid);
+    if (m.launcherPid && alive(m.launcherPid)) pids.add(m.launcherPid);
     return [...pids];
+}
+
+/** A process that exists and is not a zombie (a zombie is dead, only not yet reaped by its parent). */
+function alive(pid: number): boolean {
+    const stat = readProc(pid, "stat");
+    return stat !== undefined && !/^\d+ \(.*\) Z/s.test(stat);
 }
 
 function memberCgroups(m: LocalMember): string[] {
@@ -434,7 +445,6 @@ export function etcdPid(c: LocalCluster, i: number): number | undefined {
     return r.status === 0 ? hostPid(c.members[i], Number(r.stdout.trim())) : undefined;
 }
 
-const etcdActive = (c: LocalCluster, i: number) => inMember(c, i, ["systemctl", "is-active", "--quiet", "etcd.service"]).status === 0;
 
 /** `systemctl stop etcd` on the member: etcd stays down until started again. */
 export function stopMember(c: LocalCluster, i: number): void {
@@ -450,7 +460,7 @@ export function crashMember(c: LocalCluster, i: number, o: { holdDown?: boolean 
     const pid = etcdPid(c, i);
     if (!pid) throw new Error(`member ${m.name}: etcd is not running`);
     systemctl(c, i, ["kill", "--signal=SIGKILL", "--kill-whom=main", "etcd.service"]);
-    waitUntil(() => readProc(pid, "stat") === undefined, 15_000, `${m.name}: etcd did not die`);
+    waitUntil(() => !alive(pid), 15_000, `${m.name}: etcd did not die`);
     if (o.holdDown) {
         // Within RestartSec: the pending restart is cancelled.
         systemctl(c, i, ["stop", "etcd.service"]);

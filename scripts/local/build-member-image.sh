@@ -18,7 +18,7 @@ as_root() {
 }
 
 # The stamp names what the image was built from: this script and the suite.
-stamp=$(cat "$0" | sha256sum | cut -c1-16)-$SUITE
+stamp=$(sha256sum <"$0" | cut -c1-16)-$SUITE
 if [[ -f "$IMAGE_DIR/stamp" && "$(cat "$IMAGE_DIR/stamp")" == "$stamp" && -x "$IMAGE_DIR/rootfs/lib/systemd/systemd" ]]; then
   log "cached ($IMAGE_DIR/rootfs)"
   exit 0

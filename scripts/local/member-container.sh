@@ -47,6 +47,7 @@ join_own_cgroups() {
 }
 
 if [[ "${LOCAL_MEMBER_IN_NAMESPACE:-}" != 1 ]]; then
+  echo $$ >"$member_dir/launcher.pid"
   join_own_cgroups
   # A private mount namespace: the member's root overlay and nspawn's runtime directory vanish with it.
   LOCAL_MEMBER_IN_NAMESPACE=1 exec unshare --mount --propagation private bash "$0" "$@"

@@ -1,11 +1,11 @@
 // Options that change how members boot, on real etcd: a tampered release (the boot stops before installing
 // anything) and etcd authentication enabled at bootstrap.
 import { execFileSync } from "child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { down, etcdctl, inMember, LocalCluster, loadCluster, up, waitUntil } from "../../scripts/lib/localCluster";
-import { bootLocalCluster, renderLocalCluster } from "../helpers/localClusters";
+import { down, etcdctl, inMember, LocalCluster, loadCluster, memberJournal, unitProperty, up, waitUntil } from "../../scripts/lib/localCluster";
+import { bootLocalCluster, renderLocalCluster, requireMemberImage } from "../helpers/localClusters";
 import { requireRoot } from "../helpers/tools";
 
 jest.setTimeout(300_000);
@@ -13,7 +13,10 @@ jest.setTimeout(300_000);
 const repo = join(__dirname, "..", "..");
 const mirrorDir = join(repo, ".cache", "etcd-mirror");
 
-beforeAll(() => requireRoot("members run in network and mount namespaces"));
+beforeAll(() => {
+    requireRoot("members run as containers on a bridge");
+    requireMemberImage();
+});
 
 test("a release that does not match its pinned SHA-256 is never installed: the boot stops and says why, etcd does not start", () => {
     const name = "it-tampered";
@@ -36,15 +39,18 @@ test("a release that does not match its pinned SHA-256 is never installed: the b
         } catch (e) {
             failure = (e as Error).message;
         }
-        expect(failure).toMatch(/boot command failed/);
+        expect(failure).toMatch(/cloud-init reports an error/);
+        expect(failure).toMatch(/^status: error$/m);
         expect(failure).toMatch(
             /checksum mismatch for file:\/\/\/run\/etcd-mirror\/v3\.5\.30\/etcd-v3\.5\.30-linux-amd64\.tar\.gz: expected [0-9a-f]{64}, got [0-9a-f]{64}; refusing to install etcd/,
         );
         const c = loadCluster(name)!;
         const member = c.members[0];
         expect(existsSync(join(member.dir, "upper", "usr", "local", "bin", "etcd"))).toBe(false);
-        expect(existsSync(join(member.dir, "state", "etcd.service.pid"))).toBe(false);
-        expect(existsSync(join(member.dir, "state", "etcd.service.supervisor.pid"))).toBe(false);
+        expect(inMember(c, 0, ["test", "-e", "/usr/local/bin/etcd"]).status).not.toBe(0);
+        // systemd never started etcd (no invocation) and it is not enabled for the next boot.
+        expect(unitProperty(c, 0, "etcd.service", "InvocationID")).toBe("");
+        expect(unitProperty(c, 0, "etcd.service", "UnitFileState")).toBe("disabled");
     } finally {
         down(name);
         rmSync(tampered, { recursive: true, force: true });
@@ -74,7 +80,6 @@ describe("auth: true on etcd 3.5.30", () => {
         expect(onMember.stderr).not.toMatch(/permission denied|user name is empty/i);
         expect(onMember.stdout.trim().split("\n")[0]).toBe("ok");
         expect(onMember.status).toBe(0);
-        const log = readFileSync(join(c.members[0].dir, "upper", "var", "log", "etcd-enable-auth.service.log"), "utf8");
-        expect(log).toMatch(/authentication enabled/);
+        expect(memberJournal(c, 0, "etcd-enable-auth.service")).toMatch(/authentication enabled/);
     });
 });
