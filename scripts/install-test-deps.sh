@@ -100,4 +100,5 @@ install_packages
 mkdir -p "$MIRROR"
 mirror_bookworm_etcd
 mirror_sid_etcd
+bash scripts/local/build-member-image.sh
 log "ready: $(find "$MIRROR" -name "*.tar.gz" -printf "%f ")"
