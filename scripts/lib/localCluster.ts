@@ -488,9 +488,9 @@ export function rerunBoot(c: LocalCluster, i: number): { status: number; output:
     return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
-/** The member's journal, for one unit or all of it. */
+/** The member's journal (every boot of its root disk), for one unit or all of it. */
 export function memberJournal(c: LocalCluster, i: number, unit?: string): string {
-    return inMember(c, i, ["journalctl", "--no-pager", "-o", "short-monotonic", ...(unit ? ["-u", unit] : [])]).stdout;
+    return inMember(c, i, ["journalctl", "--merge", "--no-pager", "-o", "short-monotonic", ...(unit ? ["-u", unit] : [])]).stdout;
 }
 
 /**
