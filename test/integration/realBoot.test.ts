@@ -78,7 +78,7 @@ test("systemd reports the system running, not degraded, with no failed unit; etc
         expect(unitProperty(c, i, "etcd.service", "Type")).toBe("notify");
         expect(unitProperty(c, i, "var-lib-etcd.mount", "ActiveState")).toBe("active");
         // RequiresMountsFor: etcd is ordered after the data volume's mount and needs it.
-        expect(unitProperty(c, i, "etcd.service", "RequiresMountsFor")).toBe(memberPaths.dataDir);
+        expect(unitProperty(c, i, "etcd.service", "RequiresMountsFor").split(" ")).toContain(memberPaths.dataDir);
         expect(unitProperty(c, i, "etcd.service", "After").split(" ")).toContain("var-lib-etcd.mount");
     });
 });
@@ -114,7 +114,6 @@ test("etcd runs as etcd with no capabilities, NoNewPrivileges, a seccomp filter,
     expect(options(memberPaths.dataDir)).toContain("rw");
     expect(options("/dev")).toBeDefined();
     expect(options("/tmp")).toBeDefined();
-    expect(readFileSync(`/proc/${pid}/ns/mnt`)).toBeDefined();
 });
 
 test("a crashed etcd is brought back by Restart= and rejoins", () => {
@@ -144,16 +143,22 @@ test("a rebooted member (root disk and data volume kept) comes back healthy with
     expect(bootId).toBeTruthy();
 });
 
-test("a corrupted /etc/etcd/etcd.env makes etcd fail visibly in systemctl status (start limit), not restart unnoticed", () => {
+test("a corrupted /etc/etcd/etcd.env makes etcd fail visibly in systemctl status (start limit hit), not restart unnoticed", () => {
     const env = memberPaths.environmentFile;
     expect(shell(2, `cp ${env} /root/etcd.env.good && sed -i 's/^ETCD_HEARTBEAT_INTERVAL=.*/ETCD_HEARTBEAT_INTERVAL=1O0/' ${env}`).status).toBe(0);
     try {
         systemctl(c, 2, ["restart", "--no-block", "etcd.service"]);
-        waitUntil(() => unitProperty(c, 2, "etcd.service", "ActiveState") === "failed", 90_000, "etcd did not end in the failed state");
-        expect(unitProperty(c, 2, "etcd.service", "Result")).toBe("start-limit-hit");
+        const statusText = () => inMember(c, 2, ["systemctl", "status", "--no-pager", "--lines=20", "etcd.service"]).stdout;
+        // systemd 252 keeps the last exit's result ("exit-code") and says why it gave up.
+        waitUntil(
+            () => unitProperty(c, 2, "etcd.service", "ActiveState") === "failed" && /Start request repeated too quickly/.test(statusText()),
+            90_000,
+            () => `etcd did not hit its start limit:\n${statusText()}`,
+        );
+        expect(Number(unitProperty(c, 2, "etcd.service", "NRestarts"))).toBeGreaterThanOrEqual(4);
         const status = inMember(c, 2, ["systemctl", "status", "--no-pager", "--lines=50", "etcd.service"]);
         expect(status.status).not.toBe(0);
-        expect(status.stdout).toMatch(/Active: failed \(Result: start-limit-hit\)/);
+        expect(status.stdout).toMatch(/Active: failed/);
         // The reason is in the unit's log: etcd names the broken setting.
         expect(memberJournal(c, 2, "etcd.service")).toMatch(/1O0|heartbeat/i);
         expect(inMember(c, 2, ["systemctl", "is-system-running"]).stdout.trim()).toBe("degraded");
