@@ -445,7 +445,6 @@ export function etcdPid(c: LocalCluster, i: number): number | undefined {
     return r.status === 0 ? hostPid(c.members[i], Number(r.stdout.trim())) : undefined;
 }
 
-
 /** `systemctl stop etcd` on the member: etcd stays down until started again. */
 export function stopMember(c: LocalCluster, i: number): void {
     systemctl(c, i, ["stop", "etcd.service"]);

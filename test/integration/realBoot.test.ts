@@ -155,7 +155,8 @@ test("a corrupted /etc/etcd/etcd.env makes etcd fail visibly in systemctl status
             90_000,
             () => `etcd did not hit its start limit:\n${statusText()}`,
         );
-        expect(Number(unitProperty(c, 2, "etcd.service", "NRestarts"))).toBeGreaterThanOrEqual(4);
+        // Restarted automatically first (five starts in ten minutes count the crash test's restart too), then given up.
+        expect(Number(unitProperty(c, 2, "etcd.service", "NRestarts"))).toBeGreaterThanOrEqual(2);
         const status = inMember(c, 2, ["systemctl", "status", "--no-pager", "--lines=50", "etcd.service"]);
         expect(status.status).not.toBe(0);
         expect(status.stdout).toMatch(/Active: failed/);
