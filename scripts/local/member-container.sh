@@ -5,7 +5,8 @@
 #
 # Usage: member-container.sh MEMBER_DIR MACHINE BRIDGE LOOP_DEVICE MIRROR_DIR IMAGE_ROOTFS
 # MEMBER_DIR holds upper/ and overlay-work/ (the member's root disk), root/ (the mount point), ssm/ (the
-# member's own parameters for the SSM stand-in); cgroups (written here) lists the cgroups made for it.
+# member's own parameters for the SSM stand-in). Written here: launcher.pid (this script's pid, also after
+# it re-executes itself in a private mount namespace) and cgroups (the cgroups made for the member).
 #
 # This machine's PID 1 may not be systemd: nspawn neither registers with machined nor asks for a scope
 # (--register=no --keep-unit), and runs in cgroups of its own in every hierarchy, so that the systemd of
