@@ -348,7 +348,7 @@ function memberPids(m: LocalMember): number[] {
 }
 
 /** A process that exists and is not a zombie (a zombie is dead, only not yet reaped by its parent). */
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
     const stat = readProc(pid, "stat");
     return stat !== undefined && !/^\d+ \(.*\) Z/s.test(stat);
 }

@@ -1,10 +1,22 @@
 // Options that change how members boot, on real etcd: a tampered release (the boot stops before installing
 // anything) and etcd authentication enabled at bootstrap.
 import { execFileSync } from "child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { down, etcdctl, inMember, LocalCluster, loadCluster, memberJournal, unitProperty, up, waitUntil } from "../../scripts/lib/localCluster";
+import {
+    alive,
+    containerInit,
+    down,
+    etcdctl,
+    inMember,
+    LocalCluster,
+    loadCluster,
+    memberJournal,
+    unitProperty,
+    up,
+    waitUntil,
+} from "../../scripts/lib/localCluster";
 import { bootLocalCluster, renderLocalCluster, requireMemberImage } from "../helpers/localClusters";
 import { requireRoot } from "../helpers/tools";
 
@@ -55,6 +67,33 @@ test("a release that does not match its pinned SHA-256 is never installed: the b
         down(name);
         rmSync(tampered, { recursive: true, force: true });
     }
+});
+
+test("down leaves nothing behind: no container process, cgroup, mount, loop device, network link or file", () => {
+    const name = "it-down";
+    down(name);
+    const { plan, release, networkPrefix } = renderLocalCluster({ name, networkIndex: 63, version: "3.5.30", size: 1, zones: 1 });
+    const c = up(plan, { name, networkPrefix, mirrorDir, tarball: release.tarball });
+    const m = c.members[0];
+    const cgroups = readFileSync(join(m.dir, "cgroups"), "utf8").split("\n").filter(Boolean);
+    const init = containerInit(m);
+    expect(init).toBeGreaterThan(0);
+    expect(cgroups.length).toBeGreaterThan(0);
+    expect(cgroups.every((dir) => existsSync(dir))).toBe(true);
+    expect(execFileSync("ip", ["-o", "link"], { encoding: "utf8" })).toContain(m.hostVeth);
+
+    expect(down(name)).toBe(true);
+    // Gone, or at most a zombie waiting for this machine's init to reap it.
+    expect(alive(init!)).toBe(false);
+    expect(cgroups.filter((dir) => existsSync(dir))).toEqual([]);
+    const links = execFileSync("ip", ["-o", "link"], { encoding: "utf8" });
+    expect(links).not.toContain(m.hostVeth);
+    expect(links).not.toContain(c.bridge);
+    expect(execFileSync("losetup", ["-a"], { encoding: "utf8" })).not.toContain(c.dir);
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(c.dir);
+    // nspawn ran in a mount namespace of its own: nothing of it shows on this machine.
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toMatch(/\/run\/systemd\/nspawn/);
+    expect(existsSync(c.dir)).toBe(false);
 });
 
 describe("auth: true on etcd 3.5.30", () => {
