@@ -49,4 +49,5 @@ fill_mirror() {
 install_packages
 mkdir -p "$MIRROR"
 fill_mirror
+bash scripts/local/build-member-image.sh
 log "ready: $(find "$MIRROR" -name "*.tar.gz" -printf "%f ")"

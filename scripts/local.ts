@@ -103,7 +103,7 @@ function table(rows: string[][]): string {
 async function main(): Promise<void> {
     const o = parseArgs(process.argv.slice(2));
     if (process.getuid?.() !== 0) {
-        throw new Error("npm run local needs root: it creates network namespaces, loop devices and mounts");
+        throw new Error("npm run local needs root: it starts containers and creates a bridge, loop devices and cgroups");
     }
     if (o.down) {
         console.log(down(o.name) ? `local cluster ${o.name} stopped and removed` : `no local cluster named ${o.name}`);
@@ -147,7 +147,7 @@ async function main(): Promise<void> {
     const bootMs = Date.now() - bootStarted;
     log("waiting for every member to report healthy");
     const ms = waitHealthy(cluster, 120000);
-    log(`healthy ${ms} ms after the last boot command`);
+    log(`healthy ${ms} ms after cloud-init finished on every member (${bootMs + ms} ms after the containers started)`);
 
     // The same readiness gate `pulumi up` runs, with the environment the component gave it.
     const gate = spawnSync("bash", ["-c", plan.gate.script], {
@@ -164,7 +164,7 @@ async function main(): Promise<void> {
                 {
                     cluster,
                     states,
-                    timings: { bootMs, healthyAfterLastBootMs: ms },
+                    timings: { bootMs, healthyAfterLastBootMs: ms, containerStartToHealthyMs: bootMs + ms },
                     gate: { status: gate.status, stderr: gate.stderr },
                     etcdctl: etcdctlLine,
                     auth: o.auth,

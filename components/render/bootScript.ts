@@ -1,3 +1,4 @@
+import { basename } from "path";
 import { memberPaths } from "./paths";
 
 /** A private key or certificate the member fetches from SSM Parameter Store at boot, into the PKI directory. */
@@ -203,7 +204,7 @@ data_device() {
   while true; do
     for candidate in "$by_id" /dev/xvdf /dev/sdf; do
       if [[ -b "$(readlink -f "$candidate")" ]]; then
-        readlink -f "$candidate"
+        echo "$candidate"
         return
       fi
     done
@@ -252,10 +253,15 @@ prepare_data_volume() {
   [[ -n "$uuid" ]] || fail "data volume $device has no filesystem UUID"
   mountpoint -q "$DATA_DIR" || grow_data_fs "$device"
   mkdir -p "$DATA_DIR"
-  if ! grep -q "^UUID=$uuid " /etc/fstab; then
-    echo "UUID=$uuid $DATA_DIR ext4 defaults,noatime,nofail 0 2" >>/etc/fstab
+  # The mount unit from user-data (the Nitro path) mounts it now and on every later boot; on a Xen
+  # instance a drop-in names the device the volume appeared as.
+  if [[ "$device" != /dev/disk/by-id/* ]]; then
+    mkdir -p ${memberPaths.dataMountUnit}.d
+    printf '[Mount]\nWhat=%s\n' "$device" >${memberPaths.dataMountUnit}.d/device.conf
   fi
-  mountpoint -q "$DATA_DIR" || mount "$DATA_DIR"
+  systemctl daemon-reload
+  systemctl enable ${basename(memberPaths.dataMountUnit)}
+  mountpoint -q "$DATA_DIR" || systemctl start ${basename(memberPaths.dataMountUnit)}
   chown etcd:etcd "$DATA_DIR"
   chmod 0700 "$DATA_DIR"
 }

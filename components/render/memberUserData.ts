@@ -7,7 +7,7 @@ import { growTimerName, growUnitName, renderBootScript, SsmFile } from "./bootSc
 import { CloudConfigFile, renderCloudConfig } from "./cloudConfig";
 import { MemberEndpoint, renderEtcdctlProfile, renderEtcdEnvironment } from "./etcdConfig";
 import { memberPaths } from "./paths";
-import { renderGrowService, renderGrowTimer, renderSystemdUnit } from "./systemdUnit";
+import { renderDataMountUnit, renderGrowService, renderGrowTimer, renderSystemdUnit } from "./systemdUnit";
 
 /** The files a member fetches from its own SSM parameters "<prefix>/<file>" with SSM delivery. */
 export const ssmFileNames = { caCert: "ca.crt", serverCert: "server.crt", peerCert: "peer.crt", serverKey: "server.key", peerKey: "peer.key" } as const;
@@ -80,6 +80,7 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
     const files: CloudConfigFile[] = [
         file(memberPaths.environmentFile, renderEtcdEnvironment(p)),
         file(memberPaths.unitFile, renderSystemdUnit({ memberName: p.member.name })),
+        file(memberPaths.dataMountUnit, renderDataMountUnit({ volumeId: p.dataVolumeId })),
         file(memberPaths.etcdctlProfile, renderEtcdctlProfile(p.member)),
         file(`/etc/systemd/system/${growUnitName}`, renderGrowService()),
         file(`/etc/systemd/system/${growTimerName}`, renderGrowTimer()),

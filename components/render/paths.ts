@@ -12,6 +12,8 @@ export const memberPaths = {
     binDir: "/usr/local/bin",
     bootScript: "/usr/local/sbin/etcd-bootstrap",
     unitFile: "/etc/systemd/system/etcd.service",
+    /** Mounts the data volume at dataDir; the name is dataDir escaped as systemd requires. */
+    dataMountUnit: "/etc/systemd/system/var-lib-etcd.mount",
     etcdctlProfile: "/etc/profile.d/etcdctl.sh",
 } as const;
 

@@ -148,7 +148,7 @@ export function failedChecks(m: RenderedMember, e: CisExpectations): CheckId[] {
     const dataDir = flags["--data-dir"];
     const prepare = functionBody(m.boot, "prepare_data_volume");
     const main = functionBody(m.boot, "main");
-    const mounted = prepare.indexOf('mount "$DATA_DIR"');
+    const mounted = prepare.search(/^\s*mountpoint -q "\$DATA_DIR" \|\| systemctl start \S+\.mount$/m);
     const dataDirReady =
         dataDir !== undefined &&
         new RegExp(`^readonly DATA_DIR=${dataDir}$`, "m").test(m.boot) &&

@@ -1,6 +1,7 @@
 import { spawnSync } from "child_process";
 import { join } from "path";
-import { LocalCluster } from "../../scripts/lib/local/localCluster";
+import { existsSync } from "fs";
+import { LocalCluster, memberImage, runner } from "../../scripts/lib/local/localCluster";
 import { LocalPlan } from "../../scripts/lib/local/localRender";
 import { LocalRelease } from "../../scripts/lib/local/localRelease";
 
@@ -54,4 +55,13 @@ function runLocal(o: BootOptions, extra: string[]): string {
         throw new Error(`local cluster ${o.name} did not come up (exit ${r.status}):\n${r.stderr}`);
     }
     return r.stdout;
+}
+
+/** Fails with the reason when the member image (built by `npm run setup`) is missing. */
+export function requireMemberImage(): void {
+    if (!existsSync(join(memberImage, "lib", "systemd", "systemd"))) {
+        throw new Error(`prerequisite missing: the member image ${memberImage}; run \`npm run setup\` first`);
+    }
+    // Which runner booted the members, in the test log.
+    process.stderr.write(`local members: ${runner} containers with systemd and cloud-init (${memberImage})\n`);
 }

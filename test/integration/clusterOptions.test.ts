@@ -4,10 +4,23 @@ import { execFileSync } from "child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { down, etcdctl, inMember, LocalCluster, loadCluster, replaceMember, up, waitUntil } from "../../scripts/lib/local/localCluster";
+import {
+    alive,
+    containerInit,
+    down,
+    etcdctl,
+    inMember,
+    LocalCluster,
+    loadCluster,
+    replaceMember,
+    memberJournal,
+    unitProperty,
+    up,
+    waitUntil,
+} from "../../scripts/lib/local/localCluster";
+import { bootLocalCluster, renderLocalCluster, requireMemberImage } from "../helpers/localClusters";
 import { parseVersion, versionFeatures } from "../../components/releases";
 import { newestMirrored } from "../../scripts/lib/mirror/mirrorLines";
-import { bootLocalCluster, renderLocalCluster } from "../helpers/localClusters";
 import { requireRoot } from "../helpers/tools";
 
 jest.setTimeout(300_000);
@@ -15,7 +28,10 @@ jest.setTimeout(300_000);
 const repo = join(__dirname, "..", "..");
 const mirrorDir = join(repo, ".cache", "etcd-mirror");
 
-beforeAll(() => requireRoot("members run in network and mount namespaces"));
+beforeAll(() => {
+    requireRoot("members run as containers on a bridge");
+    requireMemberImage();
+});
 
 test("a release that does not match its pinned SHA-256 is never installed: the boot stops and says why, etcd does not start", () => {
     const name = "it-tampered";
@@ -38,18 +54,48 @@ test("a release that does not match its pinned SHA-256 is never installed: the b
         } catch (e) {
             failure = (e as Error).message;
         }
-        expect(failure).toMatch(/boot command failed/);
+        expect(failure).toMatch(/cloud-init reports an error/);
+        expect(failure).toMatch(/^status: error$/m);
         const url = `file:///run/etcd-mirror/${release.tarball}`.replace(/[./]/g, "\\$&");
         expect(failure).toMatch(new RegExp(`checksum mismatch for ${url}: expected [0-9a-f]{64}, got [0-9a-f]{64}; refusing to install etcd`));
         const c = loadCluster(name)!;
         const member = c.members[0];
         expect(existsSync(join(member.dir, "upper", "usr", "local", "bin", "etcd"))).toBe(false);
-        expect(existsSync(join(member.dir, "state", "etcd.service.pid"))).toBe(false);
-        expect(existsSync(join(member.dir, "state", "etcd.service.supervisor.pid"))).toBe(false);
+        expect(inMember(c, 0, ["test", "-e", "/usr/local/bin/etcd"]).status).not.toBe(0);
+        // systemd never started etcd (no invocation) and it is not enabled for the next boot.
+        expect(unitProperty(c, 0, "etcd.service", "InvocationID")).toBe("");
+        expect(unitProperty(c, 0, "etcd.service", "UnitFileState")).toBe("disabled");
     } finally {
         down(name);
         rmSync(tampered, { recursive: true, force: true });
     }
+});
+
+test("down leaves nothing behind: no container process, cgroup, mount, loop device, network link or file", () => {
+    const name = "it-down";
+    down(name);
+    const { plan, release, networkPrefix } = renderLocalCluster({ name, networkIndex: 63, version: newestMirrored("3.5"), size: 1, zones: 1 });
+    const c = up(plan, { name, networkPrefix, mirrorDir, tarball: release.tarball });
+    const m = c.members[0];
+    const cgroups = readFileSync(join(m.dir, "cgroups"), "utf8").split("\n").filter(Boolean);
+    const init = containerInit(m);
+    expect(init).toBeGreaterThan(0);
+    expect(cgroups.length).toBeGreaterThan(0);
+    expect(cgroups.every((dir) => existsSync(dir))).toBe(true);
+    expect(execFileSync("ip", ["-o", "link"], { encoding: "utf8" })).toContain(m.hostVeth);
+
+    expect(down(name)).toBe(true);
+    // Gone, or at most a zombie waiting for this machine's init to reap it.
+    expect(alive(init!)).toBe(false);
+    expect(cgroups.filter((dir) => existsSync(dir))).toEqual([]);
+    const links = execFileSync("ip", ["-o", "link"], { encoding: "utf8" });
+    expect(links).not.toContain(m.hostVeth);
+    expect(links).not.toContain(c.bridge);
+    expect(execFileSync("losetup", ["-a"], { encoding: "utf8" })).not.toContain(c.dir);
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(c.dir);
+    // nspawn ran in a mount namespace of its own: nothing of it shows on this machine.
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toMatch(/\/run\/systemd\/nspawn/);
+    expect(existsSync(c.dir)).toBe(false);
 });
 
 describe("auth: true on the newest etcd 3.5 in the mirror", () => {
@@ -78,8 +124,7 @@ describe("auth: true on the newest etcd 3.5 in the mirror", () => {
         expect(onMember.stderr).not.toMatch(/permission denied|user name is empty/i);
         expect(onMember.stdout.trim().split("\n")[0]).toBe("ok");
         expect(onMember.status).toBe(0);
-        const log = readFileSync(join(c.members[0].dir, "upper", "var", "log", "etcd-enable-auth.service.log"), "utf8");
-        expect(log).toMatch(/authentication enabled/);
+        expect(memberJournal(c, 0, "etcd-enable-auth.service")).toMatch(/authentication enabled/);
     });
 });
 
@@ -88,7 +133,7 @@ describe("dataVolume.sizeGib raised in place: the data filesystem grows to the e
     let c: LocalCluster;
     beforeAll(() => {
         down(name);
-        c = bootLocalCluster({ name, networkIndex: 62, version: "3.5.30", size: 1, zones: 1 });
+        c = bootLocalCluster({ name, networkIndex: 64, version: newestMirrored("3.5"), size: 1, zones: 1 });
     });
     afterAll(() => down(name));
 

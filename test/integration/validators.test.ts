@@ -95,8 +95,8 @@ describe("shellcheck", () => {
         "scripts/install-test-deps.sh",
         "scripts/run-tests.sh",
         "scripts/generate-release-table.sh",
-        "scripts/local/member-sandbox.sh",
-        "scripts/local/systemctl.sh",
+        "scripts/local/build-member-image.sh",
+        "scripts/local/member-container.sh",
         "scripts/local/aws-ssm.sh",
         ".ci/run",
     ])("%s passes", (path) => {
@@ -127,6 +127,16 @@ describe("systemd-analyze verify", () => {
     test.each(variants)("the unit written by the user-data for %s verifies with no warning", (label, userData) => {
         const unit = filesOf(userData).find((f) => f.path === memberPaths.unitFile)!;
         const r = verify(unit.content, label.replace(/\W+/g, "-"));
+        expect(r.stderr).toBe("");
+        expect(r.status).toBe(0);
+    });
+
+    test.each(variants)("the data volume's mount unit written by the user-data for %s verifies with no warning", (label, userData) => {
+        const unit = filesOf(userData).find((f) => f.path === memberPaths.dataMountUnit)!;
+        const dir = join(work, `mount-${label.replace(/\W+/g, "-")}`);
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, "var-lib-etcd.mount"), unit.content);
+        const r = run("systemd-analyze", ["verify", join(dir, "var-lib-etcd.mount")]);
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
     });

@@ -216,8 +216,11 @@ const breakages: Breakage[] = [
 
 /** The boot script with the mount moved after chown and chmod. */
 function reorderMount(m: RenderedMember): RenderedMember {
-    const moved = boot(m, '  mountpoint -q "$DATA_DIR" || mount "$DATA_DIR"\n', "");
-    return { ...moved, boot: moved.boot.replace('  chmod 0700 "$DATA_DIR"\n', '  chmod 0700 "$DATA_DIR"\n  mountpoint -q "$DATA_DIR" || mount "$DATA_DIR"\n') };
+    const moved = boot(m, '  mountpoint -q "$DATA_DIR" || systemctl start var-lib-etcd.mount\n', "");
+    return {
+        ...moved,
+        boot: moved.boot.replace('  chmod 0700 "$DATA_DIR"\n', '  chmod 0700 "$DATA_DIR"\n  mountpoint -q "$DATA_DIR" || systemctl start var-lib-etcd.mount\n'),
+    };
 }
 
 /** The same user-data with a runcmd that does not run the boot script. */

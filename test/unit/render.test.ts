@@ -4,7 +4,7 @@ import { renderCloudConfig } from "../../components/render/cloudConfig";
 import { renderEtcdEnvironment } from "../../components/render/etcdConfig";
 import { pemSha256, renderMemberUserData } from "../../components/render/memberUserData";
 import { memberPaths } from "../../components/render/paths";
-import { renderSystemdUnit } from "../../components/render/systemdUnit";
+import { renderDataMountUnit, renderSystemdUnit } from "../../components/render/systemdUnit";
 import { fakeCertPem as cert, fakeKeyPem as key, memberParams as params } from "../helpers/memberParams";
 
 const envOf = (text: string) =>
@@ -91,6 +91,12 @@ describe("systemd unit", () => {
         expect(value("EnvironmentFile")).toEqual([memberPaths.environmentFile]);
         expect(value("ExecStart")).toEqual(["/usr/local/bin/etcd"]);
         expect(value("Restart")).toEqual(["always"]);
+        // A start limit that RestartSec can reach: a crash loop ends in "failed" rather than looping unseen.
+        const restartSec = Number(value("RestartSec")[0].replace(/s$/, ""));
+        const burst = Number(value("StartLimitBurst")[0]);
+        expect(value("StartLimitIntervalSec")).toEqual(["10min"]);
+        expect(burst * restartSec).toBeLessThan(600);
+        expect(burst).toBeGreaterThanOrEqual(3);
         expect(value("LimitNOFILE")).toEqual(["65536"]);
         expect(value("TimeoutStartSec")).toEqual(["0"]);
         expect(unit).not.toMatch(/\\\n/); // no line continuations to break
@@ -103,6 +109,15 @@ describe("systemd unit", () => {
         expect(value("ReadWritePaths")).toEqual([memberPaths.dataDir]);
         expect(value("ProtectHome")).toEqual(["yes"]);
         expect(value("PrivateTmp")).toEqual(["yes"]);
+    });
+
+    test("the data volume's mount unit: its NVMe path on EC2, the data dir, not ordered before local-fs.target (nofail)", () => {
+        const mount = renderDataMountUnit({ volumeId: "vol-0abc123" });
+        expect(mount).toMatch(/^What=\/dev\/disk\/by-id\/nvme-Amazon_Elastic_Block_Store_vol0abc123$/m);
+        expect(mount).toMatch(/^Where=\/var\/lib\/etcd$/m);
+        expect(mount).toMatch(/^Options=defaults,noatime,nofail$/m);
+        expect(memberPaths.dataMountUnit).toBe("/etc/systemd/system/var-lib-etcd.mount");
+        expect(() => renderDataMountUnit({ volumeId: "vol-1\nWhat=/dev/sda" })).toThrow("is not an EBS volume id");
     });
 
     test("a member name that could inject directives is refused", () => {

@@ -1,34 +1,42 @@
-// Boots a rendered cluster on this machine: each member a test host of its own (network namespace on a
-// shared bridge, private mount namespace, copy-on-write root, loop-device data volume), running its exact
-// user-data: the same write_files and the same boot command. Also the operations the cluster tests need:
-// stop, kill, isolate, replace a member, and etcdctl with the exported client certificate.
+// Boots a rendered cluster on this machine: each member a systemd-nspawn container of a minimal Debian
+// image (built by `npm run setup`) in which real systemd is PID 1 and real cloud-init processes the member's
+// exact user-data from a NoCloud seed. Members sit on a shared bridge, each with a copy-on-write root disk
+// and a loop-device data volume at the NVMe path EC2 uses. Also the operations the cluster tests need: stop,
+// crash, isolate, reboot and replace a member, run its boot again, read its journal, and etcdctl with the
+// exported client certificate.
 import { execFileSync, spawnSync } from "child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { createHash } from "crypto";
 import { dirname, join } from "path";
-import { parse } from "yaml";
 import { LocalPlan } from "./localRender";
 
 const repoRoot = join(__dirname, "..", "..", "..");
 export const localStateRoot = join(repoRoot, ".cache", "local");
-const sandboxScript = join(repoRoot, "scripts", "local", "member-sandbox.sh");
+export const memberImage = join(repoRoot, ".cache", "member-image", "rootfs");
+const containerScript = join(repoRoot, "scripts", "local", "member-container.sh");
+
+/** How the local members run: containers booted by systemd with cloud-init (the only runner). */
+export const runner = "nspawn" as const;
 
 export interface LocalMember {
     name: string;
     ip: string;
     zone: string;
-    /** Network namespace and the host side of its veth pair. */
-    netns: string;
+    /** Container (machine) name; the host side of its network link is "vb-" + this name. */
+    machine: string;
     hostVeth: string;
     dir: string;
     dataImage: string;
     loopDevice: string;
     volumeId: string;
+    /** Pid of the process that runs (and after a reboot restarts) the container. */
+    launcherPid?: number;
 }
 
 /** Everything needed to operate a running local cluster; saved as cluster.json in its directory. */
 export interface LocalCluster {
     name: string;
+    runner: typeof runner;
     dir: string;
     version: string;
     bridge: string;
@@ -56,11 +64,22 @@ export interface UpOptions {
     progress?: (message: string) => void;
 }
 
+/** What one boot of a member's user-data produced: cloud-init's verdict and the boot command's output. */
+export interface BootResult {
+    status: number;
+    /** `cloud-init status --long` once cloud-init finished. */
+    cloudInit: string;
+    /** /var/log/cloud-init-output.log: the output of the boot command (runcmd), among cloud-init's own lines. */
+    output: string;
+}
+
 const sh = (command: string, args: string[], input?: string): string =>
     execFileSync(command, args, { encoding: "utf8", input, stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
 
 /** Like sh, but a failure is tolerated (cleanup paths). */
 const tryRun = (command: string, args: string[]): boolean => spawnSync(command, args, { stdio: "ignore" }).status === 0;
+
+const sleepMs = (ms: number) => spawnSync("sleep", [String(ms / 1000)]);
 
 /** Interface names are limited to 15 characters: a short stable hash of the cluster name keeps them apart. */
 function shortId(name: string): string {
@@ -79,56 +98,46 @@ export function loadCluster(name: string): LocalCluster | undefined {
     return existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : undefined;
 }
 
-interface WrittenFile {
-    path: string;
-    content: string;
-    permissions?: string;
-    owner?: string;
-}
+const saveCluster = (c: LocalCluster) => writeFileSync(join(c.dir, "cluster.json"), JSON.stringify(c, null, 2));
 
-/** Applies cloud-init's write_files to the member's upper layer, which becomes its root at boot. */
-function writeFiles(upper: string, files: WrittenFile[]): void {
-    for (const f of files) {
-        if (!f.path.startsWith("/") || f.path.includes("..")) {
-            throw new Error(`write_files: refusing path ${f.path}`);
-        }
-        const target = join(upper, f.path);
-        mkdirSync(dirname(target), { recursive: true });
-        writeFileSync(target, f.content);
-        chmodSync(target, parseInt(f.permissions ?? "0644", 8));
-        const [user, group] = (f.owner ?? "root:root").split(":");
-        if (user !== "root" || (group ?? "root") !== "root") {
-            throw new Error(`write_files: ${f.path} is owned by ${f.owner}; only root-owned files exist before the boot script creates users`);
-        }
-        chownSync(target, 0, 0);
-    }
-}
-
-function createNetwork(c: LocalCluster, prefixLength: number): void {
+function createBridge(c: LocalCluster, prefixLength: number): void {
     tryRun("ip", ["link", "del", c.bridge]);
     sh("ip", ["link", "add", c.bridge, "type", "bridge"]);
     sh("ip", ["addr", "add", `${c.gatewayIp}/${prefixLength}`, "dev", c.bridge]);
     sh("ip", ["link", "set", c.bridge, "up"]);
-    for (const m of c.members) {
-        tryRun("ip", ["netns", "del", m.netns]);
-        tryRun("ip", ["link", "del", m.hostVeth]);
-        sh("ip", ["netns", "add", m.netns]);
-        sh("ip", ["link", "add", m.hostVeth, "type", "veth", "peer", "name", "eth0", "netns", m.netns]);
-        sh("ip", ["link", "set", m.hostVeth, "master", c.bridge]);
-        sh("ip", ["link", "set", m.hostVeth, "up"]);
-        sh("ip", ["-n", m.netns, "addr", "add", `${m.ip}/${prefixLength}`, "dev", "eth0"]);
-        sh("ip", ["-n", m.netns, "link", "set", "eth0", "up"]);
-        sh("ip", ["-n", m.netns, "link", "set", "lo", "up"]);
-        sh("ip", ["-n", m.netns, "route", "add", "default", "via", c.gatewayIp]);
-    }
 }
 
-/** Fresh upper layer for a member: everything but its data volume starts empty. */
-function resetMemberRoot(m: LocalMember): void {
-    for (const sub of ["upper", "overlay-work", "root", "state"]) {
+function writeInto(root: string, path: string, content: string, mode = 0o644): void {
+    const target = join(root, path);
+    mkdirSync(dirname(target), { recursive: true });
+    writeFileSync(target, content, { mode });
+}
+
+/**
+ * A fresh root disk for the member: an empty copy-on-write layer over the image, seeded with what EC2 would
+ * provide: the user-data and instance metadata (as cloud-init's NoCloud seed), the network address, and the
+ * data volume at its NVMe path.
+ */
+function prepareRootDisk(c: LocalCluster, m: LocalMember, userData: string, instanceId: string): void {
+    for (const sub of ["upper", "overlay-work", "root"]) {
         rmSync(join(m.dir, sub), { recursive: true, force: true });
         mkdirSync(join(m.dir, sub), { recursive: true });
     }
+    const upper = join(m.dir, "upper");
+    writeInto(upper, "var/lib/cloud/seed/nocloud/user-data", userData, 0o600);
+    writeInto(upper, "var/lib/cloud/seed/nocloud/meta-data", `instance-id: ${instanceId}\nlocal-hostname: ${m.name}\n`, 0o600);
+    writeInto(
+        upper,
+        "etc/systemd/network/10-host0.network",
+        `[Match]\nName=host0\n\n[Network]\nAddress=${m.ip}/24\nGateway=${c.gatewayIp}\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n`,
+    );
+    // udev names EBS volumes on Nitro instances this way; a container has no udev, so tmpfiles makes the link.
+    writeInto(
+        upper,
+        "etc/tmpfiles.d/local-data-volume.conf",
+        `L /dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${m.volumeId.replace(/-/g, "")} - - - - ${m.loopDevice}\n`,
+    );
+    writeFileSync(join(m.dir, "user-data"), userData, { mode: 0o600 });
 }
 
 function writeParameters(m: LocalMember, parameters: Record<string, string>): void {
@@ -141,49 +150,114 @@ function writeParameters(m: LocalMember, parameters: Record<string, string>): vo
     }
 }
 
-/** The member's boot: write_files into its root, then each runcmd entry inside its sandbox. */
-function bootMember(c: LocalCluster, m: LocalMember, userData: string): { status: number; output: string } {
-    const config = parse(userData);
-    writeFiles(join(m.dir, "upper"), config.write_files ?? []);
-    writeFileSync(join(m.dir, "user-data"), userData, { mode: 0o600 });
-    let output = "";
-    for (const entry of config.runcmd ?? []) {
-        const command = Array.isArray(entry) ? entry.map(String) : ["/bin/sh", "-c", String(entry)];
-        const r = spawnSync(
-            "ip",
-            [
-                "netns",
-                "exec",
-                m.netns,
-                "unshare",
-                "--mount",
-                "--propagation",
-                "private",
-                "bash",
-                sandboxScript,
-                m.dir,
-                m.loopDevice,
-                m.volumeId,
-                c.mirrorDir,
-                ...command,
-            ],
-            {
-                encoding: "utf8",
-            },
-        );
-        output += `${r.stdout ?? ""}${r.stderr ?? ""}`;
-        if (r.status !== 0) {
-            return { status: r.status ?? 1, output };
-        }
+/**
+ * Starts the member's container in the background; it outlives this process until `down`. Forked off
+ * (setsid --fork), so that no process of ours has to reap it: the launcher writes its own pid.
+ */
+function launch(c: LocalCluster, m: LocalMember): void {
+    const pidFile = join(m.dir, "launcher.pid");
+    rmSync(pidFile, { force: true });
+    const console = openSync(join(m.dir, "console.log"), "a");
+    try {
+        const r = spawnSync("setsid", ["--fork", "bash", containerScript, m.dir, m.machine, c.bridge, m.loopDevice, c.mirrorDir, memberImage], {
+            stdio: ["ignore", console, console],
+        });
+        if (r.status !== 0) throw new Error(`member ${m.name}: could not start its container (exit ${r.status})`);
+    } finally {
+        closeSync(console);
     }
-    writeFileSync(join(m.dir, "boot.log"), output);
-    return { status: 0, output };
+    waitUntil(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() !== "", 10_000, `member ${m.name}: its launcher did not start`);
+    m.launcherPid = Number(readFileSync(pidFile, "utf8"));
+    saveCluster(c);
 }
 
-/** Boots every member of a rendered plan; returns once all boot commands have run (etcd starts in the background). */
+const readProc = (pid: number, file: string): string | undefined => {
+    try {
+        return readFileSync(`/proc/${pid}/${file}`, "utf8");
+    } catch {
+        return undefined;
+    }
+};
+
+/** The host pid of the member's PID 1 (the container's systemd), if the container runs. */
+export function containerInit(m: LocalMember): number | undefined {
+    if (!m.launcherPid) return undefined;
+    const queue = [m.launcherPid];
+    while (queue.length > 0) {
+        const pid = queue.shift()!;
+        const nspid = /^NSpid:\s+(.*)$/m
+            .exec(readProc(pid, "status") ?? "")?.[1]
+            .trim()
+            .split(/\s+/);
+        if (nspid && nspid.length > 1 && nspid[nspid.length - 1] === "1") return pid;
+        const children = readProc(pid, `task/${pid}/children`);
+        if (children) queue.push(...children.trim().split(/\s+/).filter(Boolean).map(Number));
+    }
+    return undefined;
+}
+
+function requireInit(m: LocalMember): number {
+    const pid = containerInit(m);
+    if (!pid) throw new Error(`member ${m.name}: its container is not running`);
+    return pid;
+}
+
+/** Runs a command inside a member's container (all its namespaces), with a login-like clean environment. */
+export function inMember(c: LocalCluster, i: number, command: string[], timeoutMs = 120_000): { status: number; stdout: string; stderr: string } {
+    const m = c.members[i];
+    const r = spawnSync(
+        "nsenter",
+        [
+            `--target=${requireInit(m)}`,
+            "--mount",
+            "--uts",
+            "--ipc",
+            "--net",
+            "--pid",
+            "--",
+            "/usr/bin/env",
+            "-i",
+            "HOME=/root",
+            "LANG=C.UTF-8",
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ...command,
+        ],
+        { encoding: "utf8", timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+    );
+    return { status: r.status ?? 1, stdout: r.stdout ?? "", stderr: `${r.stderr ?? ""}${r.error ? String(r.error) : ""}` };
+}
+
+/** Runs a host command in a member's network only (its addresses, its loopback). */
+export function inMemberNetwork(c: LocalCluster, i: number, command: string[], env?: NodeJS.ProcessEnv): { status: number; stdout: string; stderr: string } {
+    const r = spawnSync("nsenter", [`--target=${requireInit(c.members[i])}`, "--net", "--", ...command], { encoding: "utf8", env });
+    return { status: r.status ?? 1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+}
+
+/** Waits until the member's container runs and cloud-init has finished (done or error), and reports the result. */
+function awaitBoot(c: LocalCluster, i: number, timeoutMs = 240_000): BootResult {
+    const m = c.members[i];
+    waitUntil(() => containerInit(m) !== undefined, 30_000, `member ${m.name}: the container did not start (see ${join(m.dir, "console.log")})`);
+    // `cloud-init status --wait` needs the container's /run to be set up by its systemd: retry until it answers.
+    let status: { status: number; stdout: string; stderr: string } = { status: 1, stdout: "", stderr: "" };
+    waitUntil(
+        () => {
+            status = inMember(c, i, ["cloud-init", "status", "--wait", "--long"], timeoutMs);
+            return /^status: (done|error|degraded)/m.test(status.stdout);
+        },
+        timeoutMs,
+        () => `member ${m.name}: cloud-init did not finish: ${status.stdout}${status.stderr}`,
+    );
+    const log = join(m.dir, "upper", "var", "log", "cloud-init-output.log");
+    return { status: status.status, cloudInit: status.stdout.trim(), output: existsSync(log) ? readFileSync(log, "utf8") : "" };
+}
+
+/** Boots every member of a rendered plan in parallel; returns once cloud-init has finished on each (etcd starts in the background). */
 export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
     const progress = o.progress ?? (() => undefined);
     const dir = clusterDir(o.name);
+    if (!existsSync(join(memberImage, "lib", "systemd", "systemd"))) {
+        throw new Error(`no member image at ${memberImage}; run \`npm run setup\` first`);
+    }
     if (loadCluster(o.name)) {
         down(o.name);
     }
@@ -191,6 +265,7 @@ export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
     const id = shortId(o.name);
     const c: LocalCluster = {
         name: o.name,
+        runner,
         dir,
         version: plan.version,
         bridge: `etcbr-${id}`,
@@ -205,8 +280,8 @@ export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
             name: p.name,
             ip: p.ip,
             zone: p.zone,
-            netns: `etcd-${id}-${i}`,
-            hostVeth: `etc-${id}-${i}`,
+            machine: `etc-${id}-${i}`,
+            hostVeth: `vb-etc-${id}-${i}`,
             dir: join(dir, "members", p.name),
             dataImage: join(dir, "members", p.name, "data.img"),
             loopDevice: "",
@@ -219,8 +294,7 @@ export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
         }
     }
     // Saved first, so that `down` can clean up whatever a failed boot left behind.
-    const save = () => writeFileSync(join(dir, "cluster.json"), JSON.stringify(c, null, 2));
-    save();
+    saveCluster(c);
 
     mkdirSync(join(dir, "client"), { recursive: true, mode: 0o700 });
     writeFileSync(c.caFile, plan.caCertPem);
@@ -229,45 +303,66 @@ export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
     mkdirSync(join(dir, "bin"), { recursive: true });
     sh("tar", ["-xzf", join(o.mirrorDir, o.tarball), "-C", join(dir, "bin"), "--strip-components=1", "--wildcards", "*/etcdctl"]);
 
-    progress(`network: bridge ${c.bridge} (${c.gatewayIp}/24), one namespace per member`);
-    createNetwork(c, 24);
+    progress(`network: bridge ${c.bridge} (${c.gatewayIp}/24), one container per member`);
+    createBridge(c, 24);
     for (const [i, m] of c.members.entries()) {
         mkdirSync(m.dir, { recursive: true });
-        resetMemberRoot(m);
         sh("truncate", ["-s", `${o.dataVolumeMiB ?? 256}M`, m.dataImage]);
         m.loopDevice = sh("losetup", ["--find", "--show", m.dataImage]).trim();
-        save();
+        saveCluster(c);
         writeParameters(m, plan.members[i].parameters);
+        prepareRootDisk(c, m, plan.members[i].userData, `i-local-${id}-${i}-1`);
+    }
+    for (const m of c.members) {
+        progress(`${m.name} (${m.ip}, ${m.zone}): container started; cloud-init runs its user-data`);
+        launch(c, m);
     }
     for (const [i, m] of c.members.entries()) {
-        progress(`${m.name} (${m.ip}, ${m.zone}): running its user-data`);
-        const r = bootMember(c, m, plan.members[i].userData);
+        const r = awaitBoot(c, i);
         if (r.status !== 0) {
-            throw new Error(`member ${m.name}: boot command failed (exit ${r.status}):\n${r.output}`);
+            throw new Error(`member ${m.name}: cloud-init reports an error (exit ${r.status}):\n${r.cloudInit}\n${r.output}`);
         }
+        progress(`${m.name}: cloud-init done`);
     }
     return c;
 }
 
-/** Pids of every process whose root is inside the member's sandbox. */
-function sandboxPids(m: LocalMember): number[] {
-    const root = join(m.dir, "root");
-    const out = spawnSync(
-        "sh",
-        ["-c", 'for p in /proc/[0-9]*; do r=$(readlink "$p/root" 2>/dev/null) && [ "$r" = "$1" ] && echo "${p#/proc/}"; done', "sh", root],
-        {
-            encoding: "utf8",
-        },
-    );
-    return (out.stdout ?? "").split("\n").filter(Boolean).map(Number);
-}
-
-function killSandbox(m: LocalMember): void {
-    for (let attempt = 0; attempt < 50; attempt++) {
-        const pids = sandboxPids(m);
-        if (pids.length === 0) {
+/** Every pid in the member's cgroups: its launcher, nspawn, and everything inside the container. */
+function memberPids(m: LocalMember): number[] {
+    const pids = new Set<number>();
+    const visit = (dir: string) => {
+        let entries: string[];
+        try {
+            entries = readdirSync(dir);
+        } catch {
             return;
         }
+        for (const line of readFileSync(join(dir, "cgroup.procs"), "utf8").split("\n")) if (line && alive(Number(line))) pids.add(Number(line));
+        for (const e of entries) {
+            if (existsSync(join(dir, e, "cgroup.procs"))) visit(join(dir, e));
+        }
+    };
+    for (const dir of memberCgroups(m)) visit(dir);
+    if (m.launcherPid && alive(m.launcherPid)) pids.add(m.launcherPid);
+    return [...pids];
+}
+
+/** A process that exists and is not a zombie (a zombie is dead, only not yet reaped by its parent). */
+export function alive(pid: number): boolean {
+    const stat = readProc(pid, "stat");
+    return stat !== undefined && !/^\d+ \(.*\) Z/s.test(stat);
+}
+
+function memberCgroups(m: LocalMember): string[] {
+    const file = join(m.dir, "cgroups");
+    return existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : [];
+}
+
+/** Powers the member off at once (as a terminated instance: no shutdown), and removes its cgroups. */
+function killContainer(m: LocalMember): void {
+    for (let attempt = 0; attempt < 100; attempt++) {
+        const pids = memberPids(m);
+        if (pids.length === 0) break;
         for (const pid of pids) {
             try {
                 process.kill(pid, "SIGKILL");
@@ -275,12 +370,20 @@ function killSandbox(m: LocalMember): void {
                 // already gone
             }
         }
-        spawnSync("sleep", ["0.1"]);
+        sleepMs(100);
     }
-    throw new Error(`member ${m.name}: processes ${sandboxPids(m).join(", ")} survive SIGKILL`);
+    const left = memberPids(m);
+    if (left.length > 0) throw new Error(`member ${m.name}: processes ${left.join(", ")} survive SIGKILL`);
+    for (const dir of memberCgroups(m)) {
+        // Deepest first: the container's systemd made cgroups below the member's own.
+        spawnSync("find", [dir, "-depth", "-type", "d", "-exec", "rmdir", "{}", ";"], { stdio: "ignore" });
+        tryRun("rmdir", [dirname(dir)]); // the shared parent, once no member uses it
+    }
+    rmSync(join(m.dir, "cgroups"), { force: true });
+    m.launcherPid = undefined;
 }
 
-/** Stops every member and removes the cluster's network, loop devices and files. */
+/** Stops every member and removes the cluster's containers, cgroups, network, loop devices and files. */
 export function down(name: string): boolean {
     const c = loadCluster(name);
     const dir = clusterDir(name);
@@ -289,11 +392,10 @@ export function down(name: string): boolean {
         return false;
     }
     for (const m of c.members) {
-        killSandbox(m);
+        killContainer(m);
         if (m.loopDevice) {
             tryRun("losetup", ["-d", m.loopDevice]);
         }
-        tryRun("ip", ["netns", "del", m.netns]);
         tryRun("ip", ["link", "del", m.hostVeth]);
     }
     tryRun("ip", ["link", "del", c.bridge]);
@@ -301,54 +403,73 @@ export function down(name: string): boolean {
     return true;
 }
 
-const unitState = (m: LocalMember, file: string) => join(m.dir, "state", file);
-
-/** `systemctl stop etcd` on the member: etcd gets SIGTERM and stays down until started again. */
-export function stopMember(c: LocalCluster, i: number): void {
-    const m = c.members[i];
-    writeFileSync(unitState(m, "etcd.service.stopped"), "");
-    signalEtcd(m, "SIGTERM");
-    waitUntil(() => !etcdAlive(m), 15000, `${m.name}: etcd did not stop`);
+/** `systemctl` inside the member; throws with its output on failure. */
+export function systemctl(c: LocalCluster, i: number, args: string[]): string {
+    const r = inMember(c, i, ["systemctl", ...args]);
+    if (r.status !== 0) throw new Error(`${c.members[i].name}: systemctl ${args.join(" ")} failed (exit ${r.status}): ${r.stderr}${r.stdout}`);
+    return r.stdout;
 }
 
-/** SIGKILL to the member's etcd, as a crash; it stays down until started again. */
-export function crashMember(c: LocalCluster, i: number): void {
-    const m = c.members[i];
-    writeFileSync(unitState(m, "etcd.service.stopped"), "");
-    signalEtcd(m, "SIGKILL");
-    waitUntil(() => !etcdAlive(m), 15000, `${m.name}: etcd did not die`);
+/** A property of a unit, as `systemctl show -p NAME --value` prints it. */
+export function unitProperty(c: LocalCluster, i: number, unit: string, property: string): string {
+    return systemctl(c, i, ["show", "-p", property, "--value", unit]).trim();
 }
 
-/** `systemctl start etcd` on a stopped member. */
-export function startMember(c: LocalCluster, i: number): void {
-    rmSync(unitState(c.members[i], "etcd.service.stopped"), { force: true });
+/** The host pid of a process inside the member's container, given its pid there. */
+function hostPid(m: LocalMember, containerPid: number): number | undefined {
+    const init = containerInit(m);
+    if (!init || containerPid <= 0) return undefined;
+    const ns = readlinkSafe(`/proc/${init}/ns/pid`);
+    for (const entry of readdirSync("/proc")) {
+        if (!/^\d+$/.test(entry)) continue;
+        const nspid = /^NSpid:\s+(.*)$/m
+            .exec(readProc(Number(entry), "status") ?? "")?.[1]
+            .trim()
+            .split(/\s+/);
+        if (nspid && nspid[nspid.length - 1] === String(containerPid) && readlinkSafe(`/proc/${entry}/ns/pid`) === ns) return Number(entry);
+    }
+    return undefined;
 }
 
-export function etcdPid(m: LocalMember): number | undefined {
-    const file = unitState(m, "etcd.service.pid");
-    return existsSync(file) ? Number(readFileSync(file, "utf8").trim()) : undefined;
-}
-
-function etcdAlive(m: LocalMember): boolean {
-    const pid = etcdPid(m);
-    if (!pid) return false;
+function readlinkSafe(path: string): string | undefined {
     try {
-        process.kill(pid, 0);
-        return true;
+        return execFileSync("readlink", [path], { encoding: "utf8" }).trim();
     } catch {
-        return false;
+        return undefined;
     }
 }
 
-function signalEtcd(m: LocalMember, signal: NodeJS.Signals): void {
-    const pid = etcdPid(m);
-    if (pid) {
-        try {
-            process.kill(pid, signal);
-        } catch {
-            // already gone
-        }
+/** The host pid of the member's etcd (the unit's main process), if it runs. */
+export function etcdPid(c: LocalCluster, i: number): number | undefined {
+    const r = inMember(c, i, ["systemctl", "show", "-p", "MainPID", "--value", "etcd.service"]);
+    return r.status === 0 ? hostPid(c.members[i], Number(r.stdout.trim())) : undefined;
+}
+
+/** `systemctl stop etcd` on the member: etcd stays down until started again. */
+export function stopMember(c: LocalCluster, i: number): void {
+    systemctl(c, i, ["stop", "etcd.service"]);
+}
+
+/**
+ * etcd crashes (SIGKILL to its process). By default the unit's Restart= brings it back; with holdDown the
+ * unit is then stopped as well, so the member stays down until `startMember`. Returns the killed host pid.
+ */
+export function crashMember(c: LocalCluster, i: number, o: { holdDown?: boolean } = {}): number {
+    const m = c.members[i];
+    const pid = etcdPid(c, i);
+    if (!pid) throw new Error(`member ${m.name}: etcd is not running`);
+    systemctl(c, i, ["kill", "--signal=SIGKILL", "--kill-whom=main", "etcd.service"]);
+    waitUntil(() => !alive(pid), 15_000, `${m.name}: etcd did not die`);
+    if (o.holdDown) {
+        // Within RestartSec: the pending restart is cancelled.
+        systemctl(c, i, ["stop", "etcd.service"]);
     }
+    return pid;
+}
+
+/** `systemctl start etcd` on a stopped member (without waiting for it to join a quorum). */
+export function startMember(c: LocalCluster, i: number): void {
+    systemctl(c, i, ["start", "--no-block", "etcd.service"]);
 }
 
 /** Cuts the member off the network (its link to the bridge goes down); `heal` restores it. */
@@ -360,74 +481,47 @@ export function heal(c: LocalCluster, i: number): void {
     sh("ip", ["link", "set", c.members[i].hostVeth, "up"]);
 }
 
-/** Runs the member's boot command again in its running sandbox (as a second cloud-init run would). */
+/** Runs the member's boot command again inside its running container (as a second cloud-init run would). */
 export function rerunBoot(c: LocalCluster, i: number): { status: number; output: string } {
-    const m = c.members[i];
-    const holder = sandboxPids(m)[0];
-    if (!holder) {
-        throw new Error(`member ${m.name} has no running sandbox`);
-    }
-    const r = spawnSync(
-        "nsenter",
-        [
-            "--target",
-            String(holder),
-            "--mount",
-            "--net",
-            "chroot",
-            join(m.dir, "root"),
-            "/usr/bin/env",
-            "-i",
-            "HOME=/root",
-            "PATH=/run/local-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin",
-            "/usr/local/sbin/etcd-bootstrap",
-        ],
-        {
-            encoding: "utf8",
-        },
-    );
-    return { status: r.status ?? 1, output: `${r.stdout}${r.stderr}` };
+    const r = inMember(c, i, ["/usr/local/sbin/etcd-bootstrap"]);
+    return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
-/** Runs a command inside a member's sandbox (its mount and network namespaces, chrooted). */
-export function inMember(c: LocalCluster, i: number, command: string[]): { status: number; stdout: string; stderr: string } {
-    const m = c.members[i];
-    const holder = sandboxPids(m)[0];
-    if (!holder) {
-        throw new Error(`member ${m.name} has no running sandbox`);
-    }
-    const r = spawnSync(
-        "nsenter",
-        [
-            "--target",
-            String(holder),
-            "--mount",
-            "--net",
-            "chroot",
-            join(m.dir, "root"),
-            "/usr/bin/env",
-            "-i",
-            "HOME=/root",
-            "PATH=/run/local-bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin",
-            ...command,
-        ],
-        {
-            encoding: "utf8",
-        },
-    );
-    return { status: r.status ?? 1, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
+/** The member's journal (every boot of its root disk), for one unit or all of it. */
+export function memberJournal(c: LocalCluster, i: number, unit?: string): string {
+    return inMember(c, i, ["journalctl", "--merge", "--no-pager", "-o", "short-monotonic", ...(unit ? ["-u", unit] : [])]).stdout;
 }
 
 /**
- * Replaces a member as EC2 would replace its instance: every process is gone, everything but the data
- * volume is wiped, and the same user-data runs on a fresh root.
+ * Replaces a member as EC2 would replace its instance: the container is gone at once, its root disk is
+ * wiped, and a new instance (a new instance id) boots the same user-data with the same data volume.
  */
-export function replaceMember(c: LocalCluster, i: number): { status: number; output: string } {
+export function replaceMember(c: LocalCluster, i: number): BootResult {
     const m = c.members[i];
-    killSandbox(m);
+    killContainer(m);
     const userData = readFileSync(join(m.dir, "user-data"), "utf8");
-    resetMemberRoot(m);
-    return bootMember(c, m, userData);
+    const generation = Number(
+        /i-local-[0-9a-f]+-\d+-(\d+)/.exec(readFileSync(join(m.dir, "upper", "var", "lib", "cloud", "seed", "nocloud", "meta-data"), "utf8"))?.[1] ?? 1,
+    );
+    prepareRootDisk(c, m, userData, `i-local-${shortId(c.name)}-${i}-${generation + 1}`);
+    launch(c, m);
+    return awaitBoot(c, i);
+}
+
+/** Reboots the member (`systemctl reboot` inside): root disk and data volume are kept, as on EC2. */
+export function rebootMember(c: LocalCluster, i: number): void {
+    const m = c.members[i];
+    const before = requireInit(m);
+    inMember(c, i, ["systemctl", "reboot"]);
+    waitUntil(
+        () => {
+            const now = containerInit(m);
+            return now !== undefined && now !== before;
+        },
+        60_000,
+        `${m.name}: the container did not come back after a reboot (see ${join(m.dir, "console.log")})`,
+    );
+    waitUntil(() => inMember(c, i, ["systemctl", "is-system-running", "--wait"]).stdout.trim() !== "", 120_000, `${m.name}: systemd did not finish booting`);
 }
 
 /** etcdctl from the host with the exported client certificate. */
