@@ -9,7 +9,7 @@ import { MemberTlsMaterial, MemberUserDataParams, renderMemberUserData } from ".
 import { ClusterSettings, EtcdClusterArgumentError, limits } from "./validation";
 
 /** Bytes of EC2's 16 KB that every combination of arguments leaves free, for features to come. */
-export const userDataReserveBytes = 2048;
+export const userDataReserveBytes = 1024;
 
 /** The most user-data any combination may need: EC2's limit less the reserve. */
 export const userDataBudgetBytes = limits.userDataBytes - userDataReserveBytes;

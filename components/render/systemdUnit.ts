@@ -10,6 +10,12 @@ export interface SystemdUnitParams {
  * Renders etcd.service. The whole configuration comes from the EnvironmentFile (one source of truth, no
  * flags here that could disagree with it). Type=notify: etcd reports ready only once it has joined a
  * quorum, so boot scripts start it with --no-block. The sandboxing leaves etcd its data dir and network.
+ * The unit carries no comments (user-data is limited to 16 KB); the reasons for its settings:
+ * - StartLimitIntervalSec/StartLimitBurst: a member that keeps failing (a broken etcd.env, a damaged data dir)
+ *   ends up "failed" in systemctl status after five starts within ten minutes, not restarting unnoticed forever;
+ * - TimeoutStartSec=0: the first members wait for their peers before notifying;
+ * - IOSchedulingClass/Priority: etcd is latency sensitive, first claim on disk I/O among best-effort processes;
+ * - PrivateMounts=yes: implied by the other settings at run time, stated so that offline reviews see it too.
  */
 export function renderSystemdUnit(p: SystemdUnitParams): string {
     if (!/^[A-Za-z0-9._-]+$/.test(p.memberName)) {
@@ -21,8 +27,6 @@ Documentation=https://etcd.io/docs/
 After=network-online.target local-fs.target
 Wants=network-online.target
 RequiresMountsFor=${memberPaths.dataDir}
-# A member that keeps failing (a broken etcd.env, a damaged data dir) ends up "failed" in systemctl status
-# after five starts within ten minutes, instead of restarting unnoticed forever.
 StartLimitIntervalSec=10min
 StartLimitBurst=5
 
@@ -34,10 +38,8 @@ EnvironmentFile=${memberPaths.environmentFile}
 ExecStart=${memberPaths.binDir}/etcd
 Restart=always
 RestartSec=5s
-# The first members wait for their peers before notifying: no start timeout.
 TimeoutStartSec=0
 LimitNOFILE=${p.limitNofile ?? 65536}
-# etcd is latency sensitive: first claim on disk I/O among best-effort processes.
 IOSchedulingClass=best-effort
 IOSchedulingPriority=0
 UMask=0077
@@ -49,7 +51,6 @@ ReadWritePaths=${memberPaths.dataDir}
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
-# Implied by the settings above at run time; stated so that offline reviews see it too.
 PrivateMounts=yes
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
