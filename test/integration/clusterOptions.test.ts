@@ -159,9 +159,10 @@ describe("dataVolume.sizeGib raised in place: the data filesystem grows to the e
         const unit = readFileSync(join(member.dir, "upper", "etc", "systemd", "system", "etcd-growfs.service"), "utf8");
         const execStart = /^ExecStart=(.*)$/m.exec(unit)![1].split(" ");
         expect(execStart).toEqual(["/usr/local/sbin/etcd-bootstrap", "grow-data"]);
-        expect(existsSync(join(member.dir, "state", "etcd-growfs.timer.enabled"))).toBe(true);
+        expect(unitProperty(c, 0, "etcd-growfs.timer", "UnitFileState")).toBe("enabled");
         const online = inMember(c, 0, execStart);
         expect(online.stderr).toMatch(/growing the data filesystem on \/dev\/loop\d+ from 268435456 to 536870912 bytes/);
+        // The command runs with this process's capabilities inside the member's namespaces.
         if (hasCapSysResource()) {
             expect(online.status).toBe(0);
             expect(dataDirBlocks()).toBeGreaterThan(450 * 1024);
@@ -176,7 +177,10 @@ describe("dataVolume.sizeGib raised in place: the data filesystem grows to the e
         const boot = replaceMember(c, 0);
         expect(boot.status).toBe(0);
         if (dataDirBlocks() === before) {
-            expect(boot.output).toMatch(/growing the data filesystem on \/dev\/loop\d+ from 268435456 to 536870912 bytes/);
+            // The boot step names the volume by its stable link (the NVMe path the mount unit uses).
+            expect(boot.output).toMatch(
+                /growing the data filesystem on \/dev\/disk\/by-id\/nvme-Amazon_Elastic_Block_Store_vol\w+ from 268435456 to 536870912 bytes/,
+            );
         }
         expect(dataDirBlocks()).toBeGreaterThan(450 * 1024);
         waitUntil(() => etcdctl(c, ["get", "/growfs/probe", "--print-value-only"]).stdout.trim() === "kept", 30_000, "etcd lost its data");

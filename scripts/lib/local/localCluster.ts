@@ -236,7 +236,7 @@ export function inMemberNetwork(c: LocalCluster, i: number, command: string[], e
 /** Waits until the member's container runs and cloud-init has finished (done or error), and reports the result. */
 function awaitBoot(c: LocalCluster, i: number, timeoutMs = 240_000): BootResult {
     const m = c.members[i];
-    waitUntil(() => containerInit(m) !== undefined, 30_000, `member ${m.name}: the container did not start (see ${join(m.dir, "console.log")})`);
+    waitUntil(() => containerInit(m) !== undefined, 120_000, `member ${m.name}: the container did not start (see ${join(m.dir, "console.log")})`);
     // `cloud-init status --wait` needs the container's /run to be set up by its systemd: retry until it answers.
     let status: { status: number; stdout: string; stderr: string } = { status: 1, stdout: "", stderr: "" };
     waitUntil(
