@@ -155,6 +155,11 @@ function writeParameters(m: LocalMember, parameters: Record<string, string>): vo
  * (setsid --fork), so that no process of ours has to reap it: the launcher writes its own pid.
  */
 function launch(c: LocalCluster, m: LocalMember): void {
+    // The member's previous container is gone, but its host-side veth can outlive it for a while (a network
+    // namespace still referenced); nspawn would then refuse to start ("File exists").
+    if (tryRun("ip", ["link", "show", m.hostVeth])) {
+        tryRun("ip", ["link", "del", m.hostVeth]);
+    }
     const pidFile = join(m.dir, "launcher.pid");
     rmSync(pidFile, { force: true });
     const console = openSync(join(m.dir, "console.log"), "a");
