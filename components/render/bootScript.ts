@@ -23,6 +23,10 @@ export interface BootScriptParams {
     volumeWaitSeconds?: number;
     /** Further units started (without blocking) once etcd has been started. */
     unitsAfterEtcd?: string[];
+    /** An installer of further tools (backup, restore) in S3, run once its SHA-256 matches. */
+    tools?: { url: string; sha256: string };
+    /** Commands run once the data volume is mounted, before etcd is started; a failure stops the boot. */
+    commandsBeforeEtcd?: string[];
 }
 
 /** Quotes a value for bash: single quotes, with embedded single quotes closed and escaped. */
@@ -36,6 +40,9 @@ export function shellQuote(value: string): string {
  * not wait for the other members. On a checksum mismatch it stops before installing anything.
  */
 export function renderBootScript(p: BootScriptParams): string {
+    if (p.tools && (!/^s3:\/\/[a-z0-9.-]+\/[A-Za-z0-9._/-]+$/.test(p.tools.url) || !/^[0-9a-f]{64}$/.test(p.tools.sha256))) {
+        throw new Error(`tools ${JSON.stringify(p.tools)}: expected an s3:// URL of safe characters and a SHA-256`);
+    }
     const keyFetches = p.ssmKeys.map((k) => `fetch_ssm_key ${shellQuote(k.name)} ${shellQuote(k.path)}`).join("\n");
     return `#!/bin/bash
 # Bootstraps etcd member ${p.memberName}; rendered by the EtcdCluster component. Safe to run again.
@@ -168,7 +175,21 @@ prepare_data_volume() {
   chmod 0700 "$DATA_DIR"
 }
 
-start_etcd() {
+${
+    p.tools
+        ? `# The tools installer is pinned by its SHA-256: nothing else is run.
+install_tools() {
+  local work
+  work=$(mktemp -d)
+  retry 6 aws s3 cp --region "$AWS_REGION" --only-show-errors ${shellQuote(p.tools.url)} "$work/tools" || fail "could not download ${p.tools.url}"
+  [[ "$(sha256sum "$work/tools" | cut -d' ' -f1)" == ${shellQuote(p.tools.sha256)} ]] || fail "${p.tools.url} does not match its pinned SHA-256"
+  bash "$work/tools"
+  rm -rf "$work"
+}
+
+`
+        : ""
+}start_etcd() {
   systemctl daemon-reload
   systemctl enable etcd.service
   # --no-block: etcd notifies systemd only after joining a quorum, which needs the other members.
@@ -185,8 +206,8 @@ ${keyFetches
     .map((l) => `  ${l}`)
     .join("\n")}
   secure_pki
-  prepare_data_volume
-  start_etcd
+${p.tools ? "  install_tools\n" : ""}  prepare_data_volume
+${(p.commandsBeforeEtcd ?? []).map((c) => `  ${c}\n`).join("")}  start_etcd
 }
 
 main "$@"
