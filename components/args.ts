@@ -69,7 +69,11 @@ export interface EtcdDataVolumeArgs {
     iops?: pulumi.Input<number>;
     /** Throughput in MiB/s (gp3 only: 125 to 2000). @default 125 */
     throughput?: pulumi.Input<number>;
-    /** KMS key (ARN or id) that encrypts the data and root volumes. @default the cluster's own KMS key */
+    /**
+     * KMS key that encrypts the data and root volumes: a key ARN, or a key id, alias name or alias ARN, which is
+     * resolved to the key ARN with a lookup (kms:DescribeKey), since EBS reads the key back as its ARN and a
+     * change replaces the volumes. @default the cluster's own KMS key
+     */
     kmsKeyId?: pulumi.Input<string>;
 }
 

@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { AutoCompactionMode, DataVolumeType, EtcdClusterArgs, KeyAlgorithm, KeyDelivery, ReadinessMode, TlsMinVersion } from "./args";
+import { isWorldOpen, parseCidr } from "./cidr";
 import { faultTolerance, quorum } from "./placement";
 import {
     defaultVersion,
@@ -40,6 +41,8 @@ export const limits = {
     io2: { minGib: 4, maxGib: 65536, minIops: 100, maxIops: 256000, iopsPerGib: 1000 },
     /** EC2 refuses user-data over 16 KB (before base64). */
     userDataBytes: 16384,
+    /** Longest accepted binaryUrl: user-data must fit whatever an output-valued URL turns out to be. */
+    binaryUrlChars: 320,
     readinessTimeoutSeconds: { min: 30, max: 7200 },
     certificateValidityHours: { min: 24, max: 87600 },
 } as const;
@@ -307,9 +310,16 @@ export function resolveSettings(args: EtcdClusterArgs): ClusterSettings {
         if (cidrs !== undefined && !Array.isArray(cidrs)) {
             throw new EtcdClusterArgumentError(argument, 'a list of CIDR blocks such as "10.0.0.0/16"', cidrs);
         }
+        const seen = new Map<string, number>();
         (cidrs ?? []).forEach((cidr, i) => {
             if (typeof cidr === "string") {
                 warnings.push(...checkCidr(`${argument}[${i}]`, cidr, args.allowPublicAccess === true));
+                // AWS refuses a second rule for the same block and port (InvalidPermission.Duplicate) at pulumi up.
+                const first = seen.get(cidr);
+                if (first !== undefined) {
+                    throw new EtcdClusterArgumentError(`${argument}[${i}]`, `a block not already given (${argument}[${first}])`, cidr);
+                }
+                seen.set(cidr, i);
             }
         });
     }
@@ -358,30 +368,27 @@ function resolveTuning(args: EtcdClusterArgs, defaultSnapshotCount: number): Res
     return { heartbeatIntervalMs, electionTimeoutMs, quotaBackendBytes, autoCompactionMode, autoCompactionRetention: retention, snapshotCount };
 }
 
-const ipv4Cidr = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
-const ipv6Cidr = /^[0-9a-fA-F:]+\/(\d{1,3})$/;
-
-/** Checks one CIDR block; returns warnings (a world-open block when allowed). */
+/**
+ * Checks one CIDR block on its parsed value and returns warnings (a world-open block when allowed). Refuses
+ * what is not a block, and a block not written in the canonical form AWS stores (network address, shortest
+ * spelling): "10.0.0.1/16" means 10.0.0.0/16 and "0::/0" is ::/0, the whole IPv6 internet.
+ */
 export function checkCidr(argument: string, cidr: string, allowPublic: boolean): string[] {
-    const expected = 'an IPv4 or IPv6 CIDR block such as "10.0.0.0/16"';
-    const v4 = ipv4Cidr.exec(cidr);
-    const v6 = v4 ? null : ipv6Cidr.exec(cidr);
-    if (v4) {
-        const octets = v4.slice(1, 5).map(Number);
-        const prefix = Number(v4[5]);
-        if (octets.some((o) => o > 255) || prefix > 32) {
-            throw new EtcdClusterArgumentError(argument, expected, cidr);
-        }
-    } else if (!v6 || Number(v6[1]) > 128 || (v6[0].match(/::/g) ?? []).length > 1) {
-        throw new EtcdClusterArgumentError(argument, expected, cidr);
+    const parsed = typeof cidr === "string" ? parseCidr(cidr) : undefined;
+    if (!parsed) {
+        throw new EtcdClusterArgumentError(argument, 'an IPv4 or IPv6 CIDR block such as "10.0.0.0/16" or "2001:db8::/32"', cidr);
     }
-    if (cidr === "0.0.0.0/0" || cidr === "::/0") {
-        if (!allowPublic) {
-            throw new EtcdClusterArgumentError(argument, "a CIDR block narrower than the whole internet (set allowPublicAccess to open it)", cidr);
-        }
-        return [`${argument} ${cidr}: the port is open to the whole internet`];
+    if (isWorldOpen(parsed) && !allowPublic) {
+        throw new EtcdClusterArgumentError(
+            argument,
+            `a CIDR block narrower than the whole internet (${parsed.canonical === cidr ? "" : `this is ${parsed.canonical}; `}set allowPublicAccess to open it)`,
+            cidr,
+        );
     }
-    return [];
+    if (parsed.canonical !== cidr) {
+        throw new EtcdClusterArgumentError(argument, `the block in canonical form, "${parsed.canonical}"`, cidr);
+    }
+    return isWorldOpen(parsed) ? [`${argument} ${cidr}: the port is open to the whole internet`] : [];
 }
 
 export function checkSha256(argument: string, value: string): string {
@@ -395,6 +402,9 @@ export function checkSha256(argument: string, value: string): string {
 export function checkUrl(argument: string, value: string): string {
     if (!/^(https?|file):\/\/[A-Za-z0-9._~:/?#[\]@!&'()*+,;=%-]+$/.test(value) || /['\s]/.test(value)) {
         throw new EtcdClusterArgumentError(argument, "an http(s):// or file:// URL without spaces or quotes", value);
+    }
+    if (value.length > limits.binaryUrlChars) {
+        throw new EtcdClusterArgumentError(argument, `a URL of at most ${limits.binaryUrlChars} characters`, `${value.length} characters`);
     }
     return value;
 }
@@ -445,7 +455,7 @@ export function checkUserDataSize(member: string, userData: string): void {
     if (bytes > limits.userDataBytes) {
         throw new EtcdClusterArgumentError(
             `user-data of ${member}`,
-            `at most ${limits.userDataBytes} bytes (EC2's limit); shorten tags, CIDR lists or binaryUrl`,
+            `at most ${limits.userDataBytes} bytes (EC2's limit; the bound checked before deploying should have refused this)`,
             `${bytes} bytes`,
         );
     }

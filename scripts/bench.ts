@@ -5,6 +5,7 @@ import { spawnSync } from "child_process";
 import { cpus, release, totalmem } from "os";
 import { readFileSync } from "fs";
 import { join } from "path";
+import { newestMirrored } from "./lib/mirrorLines";
 import { crashMember, down, endpointStates, etcdctl, etcdPid, LocalCluster, startMember, waitHealthy } from "./lib/localCluster";
 
 const repo = join(__dirname, "..");
@@ -19,15 +20,17 @@ interface Round {
 }
 
 function parseArgs(argv: string[]): { versions: string[]; rounds: number } {
-    let versions = ["3.5.30", "3.4.23"];
+    // The newest 3.5 and the newest 3.4 the local mirror holds (`npm run setup` fills it).
+    let versions: string[] | undefined;
     let rounds = 3;
     for (let i = 0; i < argv.length; i++) {
-        if (argv[i] === "--etcd-version") versions = [argv[++i]];
+        // A version, or a minor line ("3.5") for the newest of that line in the mirror.
+        if (argv[i] === "--etcd-version") versions = [/^\d+\.\d+$/.test(argv[i + 1] ?? "") ? newestMirrored(argv[++i]) : argv[++i]];
         else if (argv[i] === "--rounds") rounds = Number(argv[++i]);
-        else throw new Error(`unknown option ${argv[i]}; usage: npm run bench -- [--etcd-version V] [--rounds N]`);
+        else throw new Error(`unknown option ${argv[i]}; usage: npm run bench -- [--etcd-version V|LINE] [--rounds N]`);
     }
     if (!Number.isInteger(rounds) || rounds < 1) throw new Error("--rounds: expected a positive integer");
-    return { versions, rounds };
+    return { versions: versions ?? ["3.5", "3.4"].map((line) => newestMirrored(line)), rounds };
 }
 
 const log = (message: string) => console.error(`[bench] ${message}`);

@@ -9,6 +9,10 @@
 #   ssm mode (private clusters; runs `etcdctl endpoint health --cluster` on the members via SSM Run Command):
 #     ETCD_GATE_INSTANCE_IDS   space-separated instance ids
 #     AWS_REGION               region of the instances
+#     ETCD_GATE_ACCOUNT_ID     optional: the account the stack deploys to; the check stops at once when the AWS
+#                              CLI's credentials belong to another account
+#     ETCD_GATE_ROLE_ARN       optional: a role to assume first (the provider's aws:assumeRoles)
+#     AWS_PROFILE              optional: the CLI profile (the provider's aws:profile)
 #   direct mode (this machine reaches the client endpoints):
 #     ETCD_GATE_ENDPOINTS      comma-separated https://IP:2379 URLs
 #     ETCD_GATE_CA_PEM, ETCD_GATE_CERT_PEM, ETCD_GATE_KEY_PEM  the CA and client certificate and key (PEM text)
@@ -43,23 +47,55 @@ check_direct() {
   (( ${#failed[@]} == 0 ))
 }
 
-# check_ssm: `etcdctl endpoint health --cluster` on each instance, through SSM Run Command.
+# aws ARGS...: the AWS CLI with bounded network waits, so that no call outlives the overall timeout by much.
+aws_cli() { aws --cli-connect-timeout 10 --cli-read-timeout 20 "$@"; }
+
+# use_stack_credentials: the provider's role (if any) and a check that the CLI acts in the stack's account.
+use_stack_credentials() {
+  local creds account
+  if [[ -n "${ETCD_GATE_ROLE_ARN:-}" ]]; then
+    creds=$(aws_cli sts assume-role --role-arn "$ETCD_GATE_ROLE_ARN" --role-session-name etcd-readiness-gate \
+      --query 'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]' --output text 2>&1) ||
+      die "could not assume $ETCD_GATE_ROLE_ARN: $creds"
+    read -r AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN <<<"$creds"
+    export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+    unset AWS_PROFILE
+  fi
+  if [[ -n "${ETCD_GATE_ACCOUNT_ID:-}" ]]; then
+    account=$(aws_cli sts get-caller-identity --query Account --output text 2>&1) ||
+      die "the AWS CLI has no usable credentials ($account); give it the stack's (AWS_PROFILE, or the AWS_* variables)"
+    [[ "$account" == "$ETCD_GATE_ACCOUNT_ID" ]] ||
+      die "the AWS CLI acts in account $account, but the stack deploys to $ETCD_GATE_ACCOUNT_ID: run pulumi with that account's credentials in the environment (AWS_PROFILE or AWS_*), or set readiness.mode to \"direct\""
+  fi
+}
+
+# check_ssm: `etcdctl endpoint health --cluster` on each instance, through SSM Run Command. The instances
+# are polled together, for at most 60 s and never past the overall deadline.
 check_ssm() {
-  local command_id instance status output failed=() instances
+  local command_id instance status output failed=() instances pending=() still limit
   read -r -a instances <<<"$ETCD_GATE_INSTANCE_IDS"
-  command_id=$(aws ssm send-command --region "$AWS_REGION" --document-name AWS-RunShellScript \
+  command_id=$(aws_cli ssm send-command --region "$AWS_REGION" --document-name AWS-RunShellScript \
     --instance-ids "${instances[@]}" --comment "etcd readiness gate" \
     --parameters 'commands=[". /etc/profile.d/etcdctl.sh && etcdctl --command-timeout=5s endpoint health --cluster"]' \
     --query Command.CommandId --output text 2>&1) || { reason="send-command failed: $command_id"; return 1; }
-  for instance in "${instances[@]}"; do
-    status=Pending
-    for _ in $(seq 1 30); do
-      status=$(aws ssm get-command-invocation --region "$AWS_REGION" --command-id "$command_id" \
+  limit=$((SECONDS + 60 < deadline ? SECONDS + 60 : deadline))
+  pending=("${instances[@]}")
+  declare -A result=()
+  while (( ${#pending[@]} > 0 )); do
+    still=()
+    for instance in "${pending[@]}"; do
+      status=$(aws_cli ssm get-command-invocation --region "$AWS_REGION" --command-id "$command_id" \
         --instance-id "$instance" --query Status --output text 2>/dev/null) || status=Pending
-      case "$status" in Pending | InProgress | Delayed) sleep 2 ;; *) break ;; esac
+      case "$status" in Pending | InProgress | Delayed) still+=("$instance") ;; *) result[$instance]=$status ;; esac
     done
+    pending=("${still[@]}")
+    (( ${#pending[@]} == 0 || SECONDS >= limit )) && break
+    sleep 2
+  done
+  for instance in "${instances[@]}"; do
+    status=${result[$instance]:-InProgress}
     if [[ "$status" != Success ]]; then
-      output=$(aws ssm get-command-invocation --region "$AWS_REGION" --command-id "$command_id" \
+      output=$(aws_cli ssm get-command-invocation --region "$AWS_REGION" --command-id "$command_id" \
         --instance-id "$instance" --query StandardErrorContent --output text 2>/dev/null || true)
       failed+=("$instance: $status ${output//$'\n'/ }")
     fi
@@ -85,6 +121,7 @@ case "$mode" in
     : "${ETCD_GATE_INSTANCE_IDS:?ETCD_GATE_INSTANCE_IDS is required in ssm mode}"
     : "${AWS_REGION:?AWS_REGION is required in ssm mode}"
     command -v aws >/dev/null || die "ssm mode needs the AWS CLI on this machine (or set readiness.mode to \"direct\")"
+    use_stack_credentials
     check=check_ssm
     ;;
   *) die "ETCD_GATE_MODE must be ssm or direct, got \"$mode\"" ;;
@@ -92,6 +129,7 @@ esac
 
 reason=""
 start=$SECONDS
+deadline=$((start + timeout))
 attempt=1
 while true; do
   if "$check"; then
@@ -104,5 +142,5 @@ while true; do
   fi
   log "attempt $attempt: not healthy yet (${elapsed}s of ${timeout}s): $reason"
   attempt=$((attempt + 1))
-  sleep "$interval"
+  sleep "$(( interval < timeout - elapsed ? interval : timeout - elapsed ))"
 done

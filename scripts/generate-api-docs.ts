@@ -16,4 +16,6 @@ if (process.argv.includes("--check")) {
 } else if (updated !== readme) {
     writeFileSync(readmePath, updated);
     console.log("README.md: inputs and outputs tables updated");
+} else {
+    console.log("README.md: inputs and outputs tables are up to date");
 }

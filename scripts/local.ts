@@ -1,7 +1,8 @@
 // `npm run local`: boots the example stack's etcd cluster on this machine from its exact user-data, with
 // local stand-ins for AWS only. `npm run local -- --down` stops it and removes its files.
 import { join } from "path";
-import { down, endpointStates, loadCluster, up, waitHealthy } from "./lib/localCluster";
+import { down, endpointStates, loadCluster, localStateRoot, up, waitHealthy } from "./lib/localCluster";
+import { chooseNetworkIndex, downCommand, networkIndexes, networkPrefix as prefixOf, readNetworkState } from "./lib/localNetwork";
 import { renderLocalPlan } from "./lib/localRender";
 import { findRelease } from "./lib/localRelease";
 import { spawnSync } from "child_process";
@@ -17,13 +18,14 @@ interface CliOptions {
     size: number;
     zones: number;
     name: string;
-    networkIndex: number;
+    /** Given with --network-index; otherwise a free range is chosen. */
+    networkIndex?: number;
     etcdVersion?: string;
     etcdDir?: string;
 }
 
 function parseArgs(argv: string[]): CliOptions {
-    const o: CliOptions = { down: false, json: false, planOnly: false, auth: false, size: 3, zones: 3, name: "local", networkIndex: 0 };
+    const o: CliOptions = { down: false, json: false, planOnly: false, auth: false, size: 3, zones: 3, name: "local" };
     const value = (i: number) => {
         if (argv[i + 1] === undefined) throw new Error(`${argv[i]} needs a value\n${usage}`);
         return argv[i + 1];
@@ -57,7 +59,7 @@ function parseArgs(argv: string[]): CliOptions {
                 o.name = value(i++);
                 break;
             case "--network-index":
-                o.networkIndex = integer("--network-index", value(i++), 0, 255);
+                o.networkIndex = integer("--network-index", value(i++), networkIndexes.min, networkIndexes.max);
                 break;
             case "--etcd-version":
                 o.etcdVersion = value(i++);
@@ -75,6 +77,15 @@ function parseArgs(argv: string[]): CliOptions {
         }
     }
     return o;
+}
+
+/** Command-line flags of the component arguments the runner sets, so that an argument error names what was typed. */
+const flagOfArgument: Record<string, string> = { auth: "--auth", size: "--size", version: "--etcd-version", subnetIds: "--zones" };
+
+function inFlagTerms(e: Error): Error {
+    const argument = (e as { argument?: unknown }).argument;
+    if (typeof argument !== "string" || !flagOfArgument[argument] || !e.message.startsWith(`${argument}: `)) return e;
+    return new Error(`${flagOfArgument[argument]}: ${e.message.slice(argument.length + 2)}`);
 }
 
 function table(rows: string[][]): string {
@@ -100,11 +111,15 @@ async function main(): Promise<void> {
     }
     const log = (message: string) => console.error(`[local ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
     const started = Date.now();
+    // A range held by another cluster or interface is refused now, not after a two-minute health wait.
+    const network =
+        o.planOnly && o.networkIndex !== undefined ? { index: o.networkIndex } : chooseNetworkIndex(readNetworkState(localStateRoot), o.name, o.networkIndex);
+    if (network.note) log(network.note);
+    const networkPrefix = prefixOf(network.index);
     const mirrorDir = join(__dirname, "..", ".cache", "etcd-mirror");
     const release = findRelease({ mirrorDir, version: o.etcdVersion, etcdDir: o.etcdDir });
     log(`etcd ${release.version}: ${release.tarball} (sha256 ${release.sha256.slice(0, 12)}...)`);
-    const networkPrefix = `10.213.${o.networkIndex}`;
-    log(`rendering the example stack under mocks: ${o.size} members over ${o.zones} zones, real TLS material`);
+    log(`rendering the example stack under mocks: ${o.size} members over ${o.zones} zones, real TLS material${o.auth ? ", etcd auth on" : ""}`);
     const plan = await renderLocalPlan({
         size: o.size,
         zones: o.zones,
@@ -114,6 +129,8 @@ async function main(): Promise<void> {
         networkPrefix,
         auth: o.auth,
         stack: o.name,
+    }).catch((e: Error) => {
+        throw inFlagTerms(e);
     });
     for (const w of plan.warnings) log(`warning: ${w}`);
     if (o.planOnly) {
@@ -125,6 +142,7 @@ async function main(): Promise<void> {
         log(`replacing the running local cluster ${o.name}`);
     }
     const bootStarted = Date.now();
+    booting = o.name;
     const cluster = up(plan, { name: o.name, networkPrefix, mirrorDir, tarball: release.tarball, progress: log });
     const bootMs = Date.now() - bootStarted;
     log("waiting for every member to report healthy");
@@ -149,6 +167,7 @@ async function main(): Promise<void> {
                     timings: { bootMs, healthyAfterLastBootMs: ms },
                     gate: { status: gate.status, stderr: gate.stderr },
                     etcdctl: etcdctlLine,
+                    auth: o.auth,
                     faultTolerance: plan.faultTolerance,
                 },
                 null,
@@ -170,15 +189,27 @@ async function main(): Promise<void> {
         );
         console.log(`\nclient endpoints: ${cluster.clientEndpoints.join(",")}`);
         console.log(`fault tolerance: ${plan.faultTolerance.members} member(s), ${plan.faultTolerance.zones} zone(s)`);
+        console.log(
+            o.auth
+                ? "etcd auth: on (the client certificate, CN root, is etcd's root user; other certificates of the CA map to no user)"
+                : "etcd auth: off (any certificate of the cluster's CA has full access; --auth turns it on)",
+        );
         console.log(`\n${etcdctlLine}\n`);
-        console.log(`stop and remove: npm run local -- --down${o.name === "local" ? "" : ` --name ${o.name}`}`);
+        console.log(`stop and remove: ${downCommand(o.name)}`);
     }
     if (gate.status !== 0 || states.some((s) => !s.healthy)) {
+        console.error(`npm run local: cluster ${o.name} is not healthy; it is left running for inspection. Remove it with: ${downCommand(o.name)}`);
         process.exitCode = 1;
     }
 }
 
+/** The cluster being booted, once anything of it may exist: a failure then says how to remove it. */
+let booting: string | undefined;
+
 main().catch((e: Error) => {
     console.error(`npm run local: ${e.message}`);
+    if (booting && loadCluster(booting)) {
+        console.error(`npm run local: what cluster ${booting} created so far is left for inspection. Remove it with: ${downCommand(booting)}`);
+    }
     process.exit(1);
 });

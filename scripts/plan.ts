@@ -6,7 +6,14 @@ import { planExampleStack } from "./lib/plan";
 
 export const planSnapshot = join(__dirname, "..", "test", "plan", "example-stack.plan.txt");
 
-planExampleStack()
+// `--new-network`: the stack as a plain `pulumi up` creates it (no vpcId), with its VPC, subnets and NAT gateway.
+const newNetwork = process.argv.includes("--new-network");
+if (newNetwork && process.argv.includes("--update")) {
+    console.error("npm run plan: the snapshot is the plan in an existing network; --update and --new-network do not go together");
+    process.exit(1);
+}
+
+planExampleStack({}, { newNetwork })
     .then((plan) => {
         process.stdout.write(plan);
         if (process.argv.includes("--update")) {

@@ -1,4 +1,4 @@
-import { shellQuote } from "./bootScript";
+import { shellQuote, withoutComments } from "./bootScript";
 import { clientCommonName, memberPaths } from "./paths";
 
 export const authScriptPath = "/usr/local/sbin/etcd-enable-auth";
@@ -18,7 +18,7 @@ export function renderAuthScript(memberNames: string[]): string {
             throw new Error(`member name ${JSON.stringify(name)} is not safe in the auth script`);
         }
     }
-    return `#!/bin/bash
+    return withoutComments(`#!/bin/bash
 # Enables etcd authentication once the cluster is healthy; rendered by the EtcdCluster component.
 set -euo pipefail
 # shellcheck source=/dev/null
@@ -43,7 +43,7 @@ for user in "\${USERS[@]}"; do
 done
 etcdctl auth enable
 log "authentication enabled; users: \${USERS[*]}"
-`;
+`);
 }
 
 /** A oneshot unit that runs the auth script after etcd, retrying until it succeeds. */

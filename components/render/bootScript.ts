@@ -1,12 +1,32 @@
 import { memberPaths } from "./paths";
 
-/** A private key the member fetches from SSM Parameter Store at boot. */
-export interface SsmKeyParameter {
-    /** Parameter name, e.g. "/etcd/prod-3f2a9c/prod-0/server.key". */
-    name: string;
-    /** Where the key is written, e.g. /etc/etcd/pki/server.key. */
-    path: string;
+/** A private key or certificate the member fetches from SSM Parameter Store at boot, into the PKI directory. */
+export interface SsmFile {
+    /** File name in /etc/etcd/pki and last part of the parameter name, e.g. "server.key". */
+    file: string;
+    /**
+     * SHA-256 of the value (certificates): the boot stops on any other value, and a renewed certificate
+     * changes user-data, which is what replaces the instance.
+     */
+    sha256?: string;
 }
+
+/** Packages (Amazon Linux 2023 names) that provide the commands the boot script runs. */
+export const bootToolPackages: Record<string, string> = {
+    tar: "tar",
+    sha256sum: "coreutils",
+    "mkfs.ext4": "e2fsprogs",
+    resize2fs: "e2fsprogs",
+    dumpe2fs: "e2fsprogs",
+    blkid: "util-linux",
+    blockdev: "util-linux",
+    findmnt: "util-linux",
+    mountpoint: "util-linux",
+};
+
+/** The oneshot unit and timer that grow the data filesystem after the volume was enlarged in place. */
+export const growUnitName = "etcd-growfs.service";
+export const growTimerName = "etcd-growfs.timer";
 
 export interface BootScriptParams {
     memberName: string;
@@ -15,8 +35,10 @@ export interface BootScriptParams {
     releaseSha256: string;
     /** EBS volume id of the data volume, e.g. "vol-0abc". */
     dataVolumeId: string;
-    /** Keys to fetch from SSM (empty when the keys arrive inline in user-data). */
-    ssmKeys: SsmKeyParameter[];
+    /** The member's parameter path, e.g. "/etcd/prod-3f2a9c/prod-0" (SSM delivery only). */
+    ssmParameterPrefix?: string;
+    /** Keys and certificates fetched from "<prefix>/<file>" (empty when they arrive inline in user-data). */
+    ssmFiles: SsmFile[];
     /** Region of the SSM parameters. */
     region: string;
     /** Seconds to wait for the data volume to appear. */
@@ -29,10 +51,35 @@ export interface BootScriptParams {
     commandsBeforeEtcd?: string[];
 }
 
+/**
+ * Drops whole-line comments but the first line's and shellcheck directives: they explain the template in
+ * this file, and on the member they would only spend EC2's 16 KB of user-data.
+ */
+export function withoutComments(script: string): string {
+    const [first, ...rest] = script.split("\n");
+    return [first, ...rest.filter((line) => !/^\s*#(?!\s*shellcheck )/.test(line))].join("\n");
+}
+
 /** Quotes a value for bash: single quotes, with embedded single quotes closed and escaped. */
 export function shellQuote(value: string): string {
     return `'${value.replace(/'/g, `'\\''`)}'`;
 }
+
+// Only with SSM delivery: inline keys and certificates need no fetch.
+const ssmFetchFunction = `# fetch_ssm FILE [SHA256]: the member's own parameter $SSM_PREFIX/FILE into $PKI_DIR/FILE (keys decrypted
+# with its own KMS grant); a certificate must match the SHA-256 that user-data names.
+fetch_ssm() {
+  local name=$SSM_PREFIX/$1 path=$PKI_DIR/$1 sum=\${2:-} value
+  value=$(retry 8 aws ssm get-parameter --region "$AWS_REGION" --with-decryption --name "$name" \\
+    --query Parameter.Value --output text) || fail "could not read SSM parameter $name"
+  if [[ -n "$sum" && "$(printf '%s\\n' "$value" | sha256sum | cut -d' ' -f1)" != "$sum" ]]; then
+    fail "SSM parameter $name does not hold the expected value (sha256 $sum)"
+  fi
+  install -m 0600 -o etcd -g etcd /dev/null "$path"
+  printf '%s\\n' "$value" >"$path"
+}
+
+`;
 
 /**
  * Renders the member's boot script (bash). It is safe to run again: it never formats a volume that holds a
@@ -43,8 +90,17 @@ export function renderBootScript(p: BootScriptParams): string {
     if (p.tools && (!/^s3:\/\/[a-z0-9.-]+\/[A-Za-z0-9._/-]+$/.test(p.tools.url) || !/^[0-9a-f]{64}$/.test(p.tools.sha256))) {
         throw new Error(`tools ${JSON.stringify(p.tools)}: expected an s3:// URL of safe characters and a SHA-256`);
     }
-    const keyFetches = p.ssmKeys.map((k) => `fetch_ssm_key ${shellQuote(k.name)} ${shellQuote(k.path)}`).join("\n");
-    return `#!/bin/bash
+    for (const f of p.ssmFiles) {
+        if (!/^[a-z]+\.(crt|key)$/.test(f.file)) {
+            throw new Error(`SSM file name ${JSON.stringify(f.file)} is not a plain certificate or key name`);
+        }
+    }
+    const keyFetches = p.ssmFiles.map((f) => `fetch_ssm ${f.file}${f.sha256 ? ` ${shellQuote(f.sha256)}` : ""}`).join("\n");
+    const tools = Object.entries(bootToolPackages).map(([command, pkg]) => `${command}:${pkg}`);
+    if (p.ssmFiles.length > 0 || p.tools) {
+        tools.push("aws:awscli-2");
+    }
+    return withoutComments(`#!/bin/bash
 # Bootstraps etcd member ${p.memberName}; rendered by the EtcdCluster component. Safe to run again.
 set -euo pipefail
 umask 022
@@ -55,6 +111,7 @@ readonly RELEASE_URL=${shellQuote(p.releaseUrl)}
 readonly RELEASE_SHA256=${shellQuote(p.releaseSha256)}
 readonly DATA_VOLUME_ID=${shellQuote(p.dataVolumeId)}
 readonly AWS_REGION=${shellQuote(p.region)}
+readonly SSM_PREFIX=${shellQuote(p.ssmParameterPrefix ?? "")}
 readonly VOLUME_WAIT_SECONDS=${p.volumeWaitSeconds ?? 600}
 readonly DATA_DIR=${memberPaths.dataDir}
 readonly BIN_DIR=${memberPaths.binDir}
@@ -118,16 +175,19 @@ install_release() {
   log "installed \${installed%%$'\\n'*}"
 }
 
-# fetch_ssm_key NAME PATH: a SecureString parameter, decrypted with the member's own KMS grant.
-fetch_ssm_key() {
-  local name=$1 path=$2 value
-  value=$(retry 8 aws ssm get-parameter --region "$AWS_REGION" --with-decryption --name "$name" \\
-    --query Parameter.Value --output text) || fail "could not read SSM parameter $name"
-  install -m 0600 -o etcd -g etcd /dev/null "$path"
-  printf '%s\\n' "$value" >"$path"
+# Installs the packages of missing commands (a minimal image may lack them) rather than failing later.
+ensure_tools() {
+  local entry missing=()
+  for entry in ${tools.join(" ")}; do
+    command -v "\${entry%%:*}" >/dev/null || [[ " \${missing[*]} " == *" \${entry#*:} "* ]] || missing+=("\${entry#*:}")
+  done
+  (( \${#missing[@]} == 0 )) && return
+  command -v dnf >/dev/null || fail "missing packages \${missing[*]} and no dnf to install them"
+  log "installing \${missing[*]}"
+  retry 4 dnf install -y -q "\${missing[@]}" || fail "could not install \${missing[*]}"
 }
 
-secure_pki() {
+${p.ssmFiles.length > 0 ? ssmFetchFunction : ""}secure_pki() {
   chown -R root:etcd "$PKI_DIR"
   chmod 0750 "$PKI_DIR"
   local key
@@ -138,18 +198,37 @@ secure_pki() {
   done
 }
 
-# Nitro instances expose EBS volumes as NVMe devices named after the volume id without its dash.
+# Nitro instances expose EBS volumes as NVMe devices named after the volume id without its dash; Xen
+# instances (t2, m4, c4, r4...) show the volume attached as /dev/sdf as /dev/xvdf.
 data_device() {
-  local by_id="/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_\${DATA_VOLUME_ID//-/}" waited=0
-  until [[ -e "$by_id" ]]; do
+  local by_id="/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_\${DATA_VOLUME_ID//-/}" waited=0 candidate
+  while true; do
+    for candidate in "$by_id" /dev/xvdf /dev/sdf; do
+      if [[ -b "$(readlink -f "$candidate")" ]]; then
+        readlink -f "$candidate"
+        return
+      fi
+    done
     if (( waited >= VOLUME_WAIT_SECONDS )); then
-      fail "data volume $DATA_VOLUME_ID did not appear at $by_id within \${VOLUME_WAIT_SECONDS}s"
+      fail "data volume $DATA_VOLUME_ID did not appear at $by_id or /dev/xvdf within \${VOLUME_WAIT_SECONDS}s"
     fi
     (( waited % 30 == 0 )) && log "waiting for data volume $DATA_VOLUME_ID"
     sleep 2
     waited=$((waited + 2))
   done
-  readlink -f "$by_id"
+}
+
+# Grows the mounted data filesystem to its volume (ext4 grows online); a no-op when they match.
+grow_data_fs() {
+  local device volume_bytes fs_bytes
+  mountpoint -q "$DATA_DIR" || return 0
+  device=$(findmnt -n -o SOURCE --target "$DATA_DIR")
+  volume_bytes=$(blockdev --getsize64 "$device")
+  fs_bytes=$(dumpe2fs -h "$device" 2>/dev/null | awk -F: '/^Block count/ {c=$2} /^Block size/ {s=$2} END {print c * s}')
+  if (( volume_bytes - fs_bytes >= 16 * 1024 * 1024 )); then
+    log "growing the data filesystem on $device from $fs_bytes to $volume_bytes bytes"
+    resize2fs "$device" >&2
+  fi
 }
 
 prepare_data_volume() {
@@ -171,6 +250,7 @@ prepare_data_volume() {
     echo "UUID=$uuid $DATA_DIR ext4 defaults,noatime,nofail 0 2" >>/etc/fstab
   fi
   mountpoint -q "$DATA_DIR" || mount "$DATA_DIR"
+  grow_data_fs
   chown etcd:etcd "$DATA_DIR"
   chmod 0700 "$DATA_DIR"
 }
@@ -194,10 +274,18 @@ install_tools() {
   systemctl enable etcd.service
   # --no-block: etcd notifies systemd only after joining a quorum, which needs the other members.
   systemctl start --no-block etcd.service
+  # Grows the filesystem when the volume is enlarged in place (no new instance, so no new boot).
+  systemctl enable ${growTimerName}
+  systemctl start --no-block ${growTimerName}
 ${(p.unitsAfterEtcd ?? []).map((u) => `  systemctl enable ${shellQuote(u)}\n  systemctl start --no-block ${shellQuote(u)}\n`).join("")}  log "etcd started; it reports ready once a quorum of members is up"
 }
 
 main() {
+  if [[ "\${1:-}" == grow-data ]]; then
+    grow_data_fs
+    return
+  fi
+  ensure_tools
   ensure_user
   install_release
 ${keyFetches
@@ -211,5 +299,5 @@ ${(p.commandsBeforeEtcd ?? []).map((c) => `  ${c}\n`).join("")}  start_etcd
 }
 
 main "$@"
-`;
+`);
 }

@@ -10,6 +10,10 @@ export interface CloudConfigFile {
     owner: string;
 }
 
+/** What cloud-init's write_files uses when a file names no owner or permissions. */
+export const defaultOwner = "root:root";
+export const defaultPermissions = "0644";
+
 export interface CloudConfigParams {
     files: CloudConfigFile[];
 }
@@ -21,8 +25,15 @@ export interface CloudConfigParams {
 export function renderCloudConfig(p: CloudConfigParams): string {
     const files = [...p.files].sort((a, b) => a.path.localeCompare(b.path));
     const document = {
-        write_files: files.map((f) => ({ path: f.path, owner: f.owner, permissions: f.permissions, content: f.content })),
+        // cloud-init's defaults (root:root, 0644) are left out: user-data is limited to 16 KB.
+        write_files: files.map((f) => ({
+            path: f.path,
+            ...(f.owner === defaultOwner ? {} : { owner: f.owner }),
+            ...(f.permissions === defaultPermissions ? {} : { permissions: f.permissions }),
+            content: f.content,
+        })),
         runcmd: [[memberPaths.bootScript]],
     };
-    return `#cloud-config\n${stringify(document, { lineWidth: 0, blockQuote: "literal" })}`;
+    // Sequences unindented: two bytes less on every line of every file.
+    return `#cloud-config\n${stringify(document, { lineWidth: 0, blockQuote: "literal", indentSeq: false })}`;
 }

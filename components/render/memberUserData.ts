@@ -3,11 +3,22 @@ import { EtcdVersionFeatures, ReleaseArch } from "../releases";
 import { ResolvedTuning } from "../validation";
 import { authScriptPath, authUnitName, authUnitPath, renderAuthScript, renderAuthUnit } from "./authBootstrap";
 import { backupPaths } from "./backup";
-import { renderBootScript } from "./bootScript";
+import { createHash } from "crypto";
+import { growTimerName, growUnitName, renderBootScript, SsmFile } from "./bootScript";
 import { CloudConfigFile, renderCloudConfig } from "./cloudConfig";
 import { MemberEndpoint, renderEtcdctlProfile, renderEtcdEnvironment } from "./etcdConfig";
 import { memberPaths } from "./paths";
-import { renderSystemdUnit } from "./systemdUnit";
+import { renderGrowService, renderGrowTimer, renderSystemdUnit } from "./systemdUnit";
+
+/** The files a member fetches from its own SSM parameters "<prefix>/<file>" with SSM delivery. */
+export const ssmFileNames = { caCert: "ca.crt", serverCert: "server.crt", peerCert: "peer.crt", serverKey: "server.key", peerKey: "peer.key" } as const;
+
+/** The SHA-256 of a PEM as the member writes it (trailing newlines folded into one). */
+export function pemSha256(pem: string): string {
+    return createHash("sha256")
+        .update(`${pem.replace(/\n+$/, "")}\n`)
+        .digest("hex");
+}
 
 /** Certificates (public) and, for inline delivery only, private keys of one member. */
 export interface MemberTlsMaterial {
@@ -34,8 +45,12 @@ export interface MemberUserDataParams {
     releaseSha256: string;
     dataVolumeId: string;
     region: string;
-    /** SSM parameter names of the member's keys, when keys are delivered through SSM. */
-    ssmKeyParameters?: { serverKey: string; peerKey: string };
+    /**
+     * The member's SSM parameter path, when keys and certificates are delivered through SSM: user-data then
+     * names the parameters "<prefix>/<file>" (ssmFileNames), with each certificate's SHA-256, instead of
+     * holding them.
+     */
+    ssmParameterPrefix?: string;
     tls: MemberTlsMaterial;
     /** Enables etcd authentication from this member once the cluster is healthy (one member only). */
     enableAuth?: { memberNames: string[] };
@@ -50,9 +65,18 @@ const file = (path: string, content: string, permissions = "0644", owner = "root
     owner,
 });
 
-/** Renders a member's complete #cloud-config: config, unit, certificates, boot script. */
+/** Renders a member's complete #cloud-config: config, units, boot script, and certificates or their parameters. */
 export function renderMemberUserData(p: MemberUserDataParams): string {
-    const inline = p.ssmKeyParameters === undefined;
+    const inline = p.ssmParameterPrefix === undefined;
+    const fetched: SsmFile[] = inline
+        ? []
+        : [
+              { file: ssmFileNames.caCert, sha256: pemSha256(p.tls.caCertPem) },
+              { file: ssmFileNames.serverCert, sha256: pemSha256(p.tls.serverCertPem) },
+              { file: ssmFileNames.peerCert, sha256: pemSha256(p.tls.peerCertPem) },
+              { file: ssmFileNames.serverKey },
+              { file: ssmFileNames.peerKey },
+          ];
     if (inline && (!p.tls.serverKeyPem || !p.tls.peerKeyPem)) {
         throw new Error(`member ${p.member.name}: inline key delivery needs the server and peer keys`);
     }
@@ -60,9 +84,8 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
         file(memberPaths.environmentFile, renderEtcdEnvironment(p)),
         file(memberPaths.unitFile, renderSystemdUnit({ memberName: p.member.name })),
         file(memberPaths.etcdctlProfile, renderEtcdctlProfile(p.member)),
-        file(memberPaths.caCert, p.tls.caCertPem),
-        file(memberPaths.serverCert, p.tls.serverCertPem),
-        file(memberPaths.peerCert, p.tls.peerCertPem),
+        file(`/etc/systemd/system/${growUnitName}`, renderGrowService()),
+        file(`/etc/systemd/system/${growTimerName}`, renderGrowTimer()),
         file(
             memberPaths.bootScript,
             renderBootScript({
@@ -72,12 +95,8 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
                 releaseSha256: p.releaseSha256,
                 dataVolumeId: p.dataVolumeId,
                 region: p.region,
-                ssmKeys: inline
-                    ? []
-                    : [
-                          { name: p.ssmKeyParameters!.serverKey, path: memberPaths.serverKey },
-                          { name: p.ssmKeyParameters!.peerKey, path: memberPaths.peerKey },
-                      ],
+                ssmParameterPrefix: p.ssmParameterPrefix,
+                ssmFiles: fetched,
                 unitsAfterEtcd: [...(p.enableAuth ? [authUnitName] : []), ...(p.memberTools?.backupTimer ? [backupPaths.timerName] : [])],
                 tools: p.memberTools && { url: p.memberTools.url, sha256: p.memberTools.sha256 },
                 commandsBeforeEtcd: p.memberTools?.restore ? [backupPaths.restoreScript] : [],
@@ -89,6 +108,7 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
         files.push(file(authScriptPath, renderAuthScript(p.enableAuth.memberNames), "0700"), file(authUnitPath, renderAuthUnit()));
     }
     if (inline) {
+        files.push(file(memberPaths.caCert, p.tls.caCertPem), file(memberPaths.serverCert, p.tls.serverCertPem), file(memberPaths.peerCert, p.tls.peerCertPem));
         // Written root-only; the boot script hands them to the etcd user once it exists.
         files.push(file(memberPaths.serverKey, p.tls.serverKeyPem!, "0600"), file(memberPaths.peerKey, p.tls.peerKeyPem!, "0600"));
     }

@@ -20,7 +20,6 @@ Description=etcd key-value store (member ${p.memberName})
 Documentation=https://etcd.io/docs/
 After=network-online.target local-fs.target
 Wants=network-online.target
-RequiresMountsFor=${memberPaths.dataDir}
 
 [Service]
 Type=notify
@@ -65,5 +64,30 @@ SystemCallErrorNumber=EPERM
 
 [Install]
 WantedBy=multi-user.target
+`;
+}
+
+/** Grows the data filesystem to its volume: run by the timer, so a volume enlarged in place reaches etcd. */
+export function renderGrowService(): string {
+    return `[Unit]
+Description=Grow the etcd data filesystem to its volume
+
+[Service]
+Type=oneshot
+ExecStart=${memberPaths.bootScript} grow-data
+`;
+}
+
+/** Checks every 5 minutes whether the data volume grew. */
+export function renderGrowTimer(): string {
+    return `[Unit]
+Description=Grow the etcd data filesystem after the volume is enlarged
+
+[Timer]
+OnBootSec=2min
+OnUnitActiveSec=5min
+
+[Install]
+WantedBy=timers.target
 `;
 }

@@ -44,7 +44,7 @@ function binaryVersion(etcd: string): string | undefined {
 }
 
 /** Packs etcd, etcdctl (and etcdutl when present) from a directory into the mirror. */
-function packDirectory(dir: string, mirrorDir: string): LocalRelease {
+export function packDirectory(dir: string, mirrorDir: string): LocalRelease {
     const version = binaryVersion(join(dir, "etcd"));
     if (!version) {
         throw new Error(`${dir}/etcd: not an etcd binary (etcd --version printed no version)`);
@@ -73,9 +73,71 @@ function mirrored(version: string, mirrorDir: string): LocalRelease {
     return { version, tarball: relative(version), sha256 };
 }
 
-/** Downloads the official release and keeps it only when it matches the pinned checksum. */
-function download(version: string, mirrorDir: string): LocalRelease {
-    const pinned = pinnedChecksum(version, "amd64");
+/** curl's error text once: with --retry it prints the same line for every attempt. */
+export function curlFailure(stderr: string): string {
+    const lines = stderr
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean);
+    const distinct = [...new Set(lines)];
+    const attempts = lines.length > distinct.length ? ` (${lines.length} attempts)` : "";
+    return `${distinct.join("; ")}${attempts}`;
+}
+
+/**
+ * Where a release is downloaded from. The defaults are the official release and the pinned checksum table;
+ * tests point `baseUrl` (a server in the upstream layout, `<baseUrl>/v<V>/etcd-v<V>-linux-amd64.tar.gz`),
+ * `caFile` (its CA, for curl) and `checksumOf` at a local server and its own release.
+ */
+export interface ReleaseDownload {
+    baseUrl?: string;
+    caFile?: string;
+    checksumOf?: (version: string) => string | undefined;
+}
+
+/** The release tarball's URL: the official one, or the same layout under `baseUrl`. */
+export const releaseUrl = (version: string, baseUrl?: string) =>
+    baseUrl ? `${baseUrl.replace(/\/+$/, "")}/${relative(version)}` : officialReleaseUrl(version, "amd64");
+
+/**
+ * Whether the release download answers within a few seconds (a HEAD request; redirects followed). Offline
+ * machines often drop packets rather than refuse them: the short timeouts keep setup's fallback quick.
+ */
+export function probeRelease(version: string, source: ReleaseDownload = {}, timeoutSeconds = 5): { reachable: boolean; detail: string } {
+    const url = releaseUrl(version, source.baseUrl);
+    const r = spawnSync(
+        "curl",
+        [
+            "--head",
+            "--fail",
+            "--silent",
+            "--show-error",
+            "--location",
+            "--connect-timeout",
+            String(Math.min(3, timeoutSeconds)),
+            "--max-time",
+            String(timeoutSeconds),
+            ...(source.caFile ? ["--cacert", source.caFile] : []),
+            "--output",
+            "/dev/null",
+            url,
+        ],
+        { encoding: "utf8" },
+    );
+    return r.status === 0 ? { reachable: true, detail: url } : { reachable: false, detail: `${url}: ${(r.stderr ?? "").trim() || `curl exit ${r.status}`}` };
+}
+
+/** The file's SHA-256 compared with the expected one; a mismatch names both. */
+export function checkSha256(file: string, expected: string, what: string): void {
+    const actual = sha256File(file);
+    if (actual !== expected) {
+        throw new Error(`${what} has SHA-256 ${actual}, expected the pinned ${expected}; not used`);
+    }
+}
+
+/** Downloads the release and keeps it only when it matches the pinned checksum. */
+export function downloadRelease(version: string, mirrorDir: string, source: ReleaseDownload = {}): LocalRelease {
+    const pinned = (source.checksumOf ?? ((v: string) => pinnedChecksum(v, "amd64")))(version);
     if (!pinned) {
         throw new Error(`etcd ${version} has no pinned checksum; give --etcd-dir instead`);
     }
@@ -92,9 +154,10 @@ function download(version: string, mirrorDir: string): LocalRelease {
             "3",
             "--max-time",
             "120",
+            ...(source.caFile ? ["--cacert", source.caFile] : []),
             "--output",
             `${target}.part`,
-            officialReleaseUrl(version, "amd64"),
+            releaseUrl(version, source.baseUrl),
         ],
         {
             encoding: "utf8",
@@ -102,12 +165,13 @@ function download(version: string, mirrorDir: string): LocalRelease {
     );
     if (r.status !== 0) {
         rmSync(`${target}.part`, { force: true });
-        throw new Error(`download of etcd ${version} failed: ${(r.stderr ?? "").trim()}`);
+        throw new Error(`download of etcd ${version} failed: ${curlFailure(r.stderr ?? "")}`);
     }
-    const actual = sha256File(`${target}.part`);
-    if (actual !== pinned) {
+    try {
+        checkSha256(`${target}.part`, pinned, `downloaded etcd ${version}`);
+    } catch (e) {
         rmSync(`${target}.part`, { force: true });
-        throw new Error(`downloaded etcd ${version} has SHA-256 ${actual}, expected the pinned ${pinned}; not used`);
+        throw e;
     }
     execFileSync("mv", [`${target}.part`, target]);
     return mirrored(version, mirrorDir);
@@ -117,7 +181,7 @@ function download(version: string, mirrorDir: string): LocalRelease {
  * The release to boot: `version` from the mirror; else etcd from `etcdDir`; else etcd on PATH; else a
  * download of `version` (or the default version). Errors list every source that was tried.
  */
-export function findRelease(o: { mirrorDir: string; version?: string; etcdDir?: string }): LocalRelease {
+export function findRelease(o: { mirrorDir: string; version?: string; etcdDir?: string; download?: ReleaseDownload }): LocalRelease {
     mkdirSync(o.mirrorDir, { recursive: true });
     if (o.etcdDir) {
         const packed = packDirectory(o.etcdDir, o.mirrorDir);
@@ -144,12 +208,12 @@ export function findRelease(o: { mirrorDir: string; version?: string; etcdDir?: 
     }
     const version = o.version ?? defaultVersion();
     try {
-        return download(version, o.mirrorDir);
+        return downloadRelease(version, o.mirrorDir, o.download);
     } catch (e) {
         tried.push((e as Error).message);
     }
     throw new Error(
         `no etcd ${o.version ?? ""} release found. Tried: ${tried.join("; ")}. ` +
-            "Run `npm run setup` (Debian: etcd 3.4.23 and 3.5.30 into the mirror), or pass --etcd-dir DIR holding etcd and etcdctl.",
+            "Run `npm run setup` (fills the mirror with a 3.4 and the newest 3.5), or pass --etcd-dir DIR holding etcd and etcdctl.",
     );
 }

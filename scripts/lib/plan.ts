@@ -42,11 +42,23 @@ const describers: Record<string, Describe> = {
     "aws:ec2/networkInterface:NetworkInterface": (i, ref) => `subnet=${i.subnetId} groups=${(i.securityGroups ?? []).map(ref).join(",")}`,
     "aws:ec2/volumeAttachment:VolumeAttachment": (i, ref) => `${ref(i.volumeId)} -> ${ref(i.instanceId)} as ${i.deviceName}`,
     "aws:ec2/securityGroup:SecurityGroup": (i) => `vpc=${i.vpcId}`,
+    // The example stack's own network (no vpcId): `npm run plan -- --new-network`.
+    "aws:ec2/vpc:Vpc": (i) => `${i.cidrBlock}`,
+    "aws:ec2/subnet:Subnet": (i) => `${i.cidrBlock} az=${i.availabilityZone}`,
+    "aws:ec2/routeTable:RouteTable": (i, ref) =>
+        (i.routes ?? [])
+            .map((r: any) => `${r.cidrBlock} -> ${r.natGatewayId ? `nat gateway ${ref(r.natGatewayId)}` : `internet gateway ${ref(r.gatewayId)}`}`)
+            .join(", "),
+    "aws:ec2/natGateway:NatGateway": (i, ref) => `in ${ref(i.subnetId)} address=${ref(i.allocationId)}`,
+    "aws:ec2/eip:Eip": (i) => `public IPv4 (domain ${i.domain})`,
     "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": (i, ref) =>
         `in ${i.ipProtocol}/${i.fromPort === i.toPort ? i.fromPort : `${i.fromPort}-${i.toPort}`} from ${i.cidrIpv4 ?? i.cidrIpv6 ?? ref(i.referencedSecurityGroupId)}`,
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": (i, ref) =>
         `out ${i.ipProtocol}/${i.fromPort === i.toPort ? i.fromPort : `${i.fromPort}-${i.toPort}`} to ${i.cidrIpv4 ?? i.cidrIpv6 ?? ref(i.referencedSecurityGroupId)}`,
-    "aws:ssm/parameter:Parameter": (i, ref) => `${i.name} ${i.type} key=${ref(i.keyId)} value=${i.value}`,
+    "aws:ssm/parameter:Parameter": (i, ref) =>
+        i.type === "SecureString"
+            ? `${i.name} SecureString key=${ref(i.keyId)} value=${i.value}`
+            : `${i.name} ${i.type} value=${typeof i.insecureValue === "string" ? `sha256:${createHash("sha256").update(i.insecureValue).digest("hex").slice(0, 12)}` : i.value}`,
     "aws:kms/key:Key": (i) => join2([i.enableKeyRotation && "rotation", `deletion-window=${i.deletionWindowInDays}d`]),
     "aws:iam/role:Role": (i) =>
         `assumed by ${JSON.parse(i.assumeRolePolicy)
@@ -54,7 +66,10 @@ const describers: Record<string, Describe> = {
             .join(",")}`,
     "aws:iam/rolePolicy:RolePolicy": (i) =>
         JSON.parse(i.policy)
-            .Statement.map((s: any) => `${s.Action} on ${[].concat(s.Resource).length} resource(s)${s.Condition ? " with condition" : ""}`)
+            .Statement.map(
+                (s: any) =>
+                    `${s.Effect === "Deny" ? "deny " : ""}${[].concat(s.Action).join(",")} ${s.NotResource ? `except on ${[].concat(s.NotResource).length}` : `on ${s.Resource === "*" ? "*" : [].concat(s.Resource).length}`} resource(s)${s.Condition ? " with condition" : ""}`,
+            )
             .join("; "),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": (i) => `${String(i.policyArn).split("/").pop()}`,
     "aws:iam/instanceProfile:InstanceProfile": (i) => `role=${i.role}`,
@@ -98,7 +113,13 @@ export function renderPlan(resources: RecordedResource[], outputs: Record<string
         const inputs = redact(r);
         const describe = describers[r.type];
         const summary = r.custom ? (describe ? describe(inputs, ref) : Object.keys(inputs).sort().join(",")) : "component";
-        return [shortType(r.type), r.name, summary];
+        // Resource options that decide what an edit or a destroy may do to it.
+        const options = [
+            r.protect && "protected",
+            r.retainOnDelete && "retained-on-destroy",
+            r.ignoreChanges.length > 0 && `ignores=${r.ignoreChanges.join(",")}`,
+        ];
+        return [shortType(r.type), r.name, join2([summary, ...options])];
     });
     const width = (col: number) => Math.max(...rows.map((row) => row[col].length), 8);
     const lines = [`${"type".padEnd(width(0))}  ${"name".padEnd(width(1))}  inputs that matter`];
@@ -120,12 +141,15 @@ export function renderPlan(resources: RecordedResource[], outputs: Record<string
     return `${lines.join("\n")}\n`;
 }
 
-/** The example stack's plan for a 3-member cluster in the given (mocked) network. */
-export async function planExampleStack(config: Record<string, string> = {}): Promise<string> {
-    const mocks = await installStackMocks(
-        { tls: "fake" },
-        { stack: "dev", config: { vpcId: "vpc-0123abcd", subnetIds: JSON.stringify(["subnet-0aaa1111", "subnet-0bbb2222", "subnet-0ccc3333"]), ...config } },
-    );
+/**
+ * The example stack's plan for a 3-member cluster in a (mocked) existing network, or with `newNetwork` as a
+ * stack without `vpcId` creates it: its own VPC, subnets and NAT gateway.
+ */
+export async function planExampleStack(config: Record<string, string> = {}, o: { newNetwork?: boolean } = {}): Promise<string> {
+    const network: Record<string, string> = o.newNetwork
+        ? {}
+        : { vpcId: "vpc-0123abcd", subnetIds: JSON.stringify(["subnet-0aaa1111", "subnet-0bbb2222", "subnet-0ccc3333"]) };
+    const mocks = await installStackMocks({ tls: "fake" }, { stack: "dev", config: { ...network, ...config } });
     const pulumi = await import("@pulumi/pulumi");
     const warn = pulumi.log.warn;
     pulumi.log.warn = async () => undefined;

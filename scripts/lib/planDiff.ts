@@ -1,5 +1,6 @@
 // What an edit does to existing resources, judged like the engine would from two recorded runs: which
-// inputs changed, and whether the provider replaces the resource for them (its "force new" properties).
+// inputs changed against what AWS reads back, whether the provider replaces the resource for them (its
+// "force new" properties), and whether the engine refuses it (protected resources).
 import { RecordedResource } from "./stackMocks";
 
 // Properties whose change replaces the resource, per type (from the AWS and TLS providers' schemas:
@@ -38,6 +39,32 @@ const replacingProperties: Record<string, string[]> = {
     "command:local:Command": ["triggers"],
 };
 
+const keyArn = /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-zA-Z-]+$/;
+/** EBS stores and returns the key ARN whatever form of key was given (key id, alias name, alias ARN). */
+const asKeyArn = (value: unknown) => (typeof value === "string" && !keyArn.test(value) ? `<key ARN of ${value}>` : value);
+
+// Inputs that the provider reads back from AWS in another form than they were given: the state holds the read
+// value, so an input in another form differs from the state on every run (and replaces, if force-new).
+const readBackForms: Record<string, Record<string, (value: unknown) => unknown>> = {
+    "aws:ebs/volume:Volume": { kmsKeyId: asKeyArn },
+    "aws:ec2/instance:Instance": { "rootBlockDevice.kmsKeyId": asKeyArn },
+};
+
+/** A resource's inputs as its state holds them after a run: what AWS reads back. */
+export function stateOf(r: RecordedResource): Record<string, any> {
+    const forms = readBackForms[r.type] ?? {};
+    const state = JSON.parse(JSON.stringify(r.inputs));
+    for (const [path, form] of Object.entries(forms)) {
+        const [top, sub] = path.split(".");
+        if (sub === undefined) {
+            if (top in state) state[top] = form(state[top]);
+        } else if (state[top] && typeof state[top] === "object" && sub in state[top]) {
+            state[top][sub] = form(state[top][sub]);
+        }
+    }
+    return state;
+}
+
 export type ChangeKind = "create" | "delete" | "replace" | "update";
 
 export interface ResourceChange {
@@ -46,6 +73,8 @@ export interface ResourceChange {
     kind: ChangeKind;
     /** Changed top-level inputs (dotted for one level of nesting). */
     changed: string[];
+    /** Present on a replace or delete of a protected resource: the engine refuses it, and `pulumi up` stops. */
+    refused?: true;
 }
 
 const key = (r: { type: string; name: string }) => `${r.type}::${r.name}`;
@@ -75,15 +104,31 @@ function replaces(r: RecordedResource, changed: string[]): boolean {
     return changed.some((path) => rules.some((rule) => path === rule || path.startsWith(`${rule}.`) || rule.startsWith(`${path}.`)));
 }
 
-/**
- * The changes between two runs of the same program, ignoring inputs listed in ignoreChanges. A replaced
- * resource gets a new id: inputs that hold that id change too, which may replace their resources in turn.
- */
-export function diffRuns(before: RecordedResource[], after: RecordedResource[]): ResourceChange[] {
+/** Replaces every occurrence of the map's keys in string values (ids, ARNs, outputs) by their values. */
+function substitute(value: any, map: Map<string, string>): any {
+    if (map.size === 0) return value;
+    if (typeof value === "string") return map.get(value) ?? [...map].reduce((text, [from, to]) => text.split(from).join(to), value);
+    if (Array.isArray(value)) return value.map((v) => substitute(v, map));
+    if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, map)]));
+    return value;
+}
+
+interface Analysis {
+    changes: ResourceChange[];
+    /** What the engine sends the provider for a resource of the second run. */
+    planned: (r: RecordedResource) => Record<string, any>;
+}
+
+function analyze(before: RecordedResource[], after: RecordedResource[]): Analysis {
     const old = new Map(before.map((r) => [key(r), r]));
     const now = new Map(after.map((r) => [key(r), r]));
     const result = new Map<string, ResourceChange>();
     const replacedIds = new Set<string>();
+    // Outputs of resources that do not change: the engine keeps their state, so downstream inputs see the
+    // first run's values (e.g. a value recorded once and then ignored), not what the second run's mocks returned.
+    const kept = new Map<string, string>();
+    const ignoredOf = (r: RecordedResource) => (p: string) => r.ignoreChanges.some((i) => p === i || p.startsWith(`${i}.`));
+    const inputsOf = (r: RecordedResource) => substitute(r.inputs, kept);
     let grew = true;
     while (grew) {
         grew = false;
@@ -93,18 +138,34 @@ export function diffRuns(before: RecordedResource[], after: RecordedResource[]):
                 if (!result.has(key(r))) result.set(key(r), { type: r.type, name: r.name, kind: "create", changed: [] });
                 continue;
             }
-            const ignored = (p: string) => r.ignoreChanges.some((i) => p === i || p.startsWith(`${i}.`));
-            const changed = new Set(changedPaths(previous.inputs, r.inputs).filter((p) => !ignored(p)));
-            for (const [input, value] of Object.entries(r.inputs)) {
+            const ignored = ignoredOf(r);
+            const inputs = inputsOf(r);
+            const changed = new Set(changedPaths(stateOf(previous), inputs).filter((p) => !ignored(p)));
+            for (const [input, value] of Object.entries(inputs)) {
                 const text = JSON.stringify(value) ?? "";
                 if ([...replacedIds].some((id) => text.includes(id)) && !ignored(input)) changed.add(input);
             }
-            if (changed.size === 0) continue;
+            if (changed.size === 0) {
+                for (const [output, value] of Object.entries(r.outputs)) {
+                    const was = previous.outputs[output];
+                    if (!(output in r.inputs) && typeof value === "string" && typeof was === "string" && value !== was && value !== "" && !kept.has(value)) {
+                        kept.set(value, was);
+                        grew = true;
+                    }
+                }
+                continue;
+            }
             const list = [...changed].sort();
             const kind: ChangeKind = replaces(r, list) ? "replace" : "update";
             const existing = result.get(key(r));
             if (!existing || existing.kind !== kind || existing.changed.length !== list.length) {
-                result.set(key(r), { type: r.type, name: r.name, kind, changed: list });
+                result.set(key(r), {
+                    type: r.type,
+                    name: r.name,
+                    kind,
+                    changed: list,
+                    ...(kind === "replace" && previous.protect ? { refused: true as const } : {}),
+                });
                 if (kind === "replace" && r.id && !replacedIds.has(r.id)) {
                     replacedIds.add(r.id);
                     if (typeof r.outputs.arn === "string") replacedIds.add(r.outputs.arn);
@@ -114,7 +175,36 @@ export function diffRuns(before: RecordedResource[], after: RecordedResource[]):
         }
     }
     for (const r of before) {
-        if (!now.has(key(r))) result.set(key(r), { type: r.type, name: r.name, kind: "delete", changed: [] });
+        if (!now.has(key(r))) result.set(key(r), { type: r.type, name: r.name, kind: "delete", changed: [], ...(r.protect ? { refused: true as const } : {}) });
     }
-    return [...result.values()];
+    const planned = (r: RecordedResource) => {
+        const inputs = inputsOf(r);
+        const previous = old.get(key(r));
+        if (previous) {
+            // Ignored inputs keep the state's value, also when the resource is replaced for another reason.
+            for (const i of r.ignoreChanges) {
+                const [top, sub] = i.split(".");
+                if (sub === undefined) inputs[top] = stateOf(previous)[top];
+                else if (inputs[top]) inputs[top][sub] = stateOf(previous)[top]?.[sub];
+            }
+        }
+        return inputs;
+    };
+    return { changes: [...result.values()], planned };
+}
+
+/**
+ * The changes between two runs of the same program, ignoring inputs listed in ignoreChanges and comparing
+ * against what AWS reads back. A replaced resource gets a new id: inputs that hold that id change too, which
+ * may replace their resources in turn.
+ */
+export function diffRuns(before: RecordedResource[], after: RecordedResource[]): ResourceChange[] {
+    return analyze(before, after).changes;
+}
+
+/** The inputs the engine sends the provider for one resource of the second run (ignored inputs from the state). */
+export function plannedInputs(before: RecordedResource[], after: RecordedResource[], type: string, name: string): Record<string, any> {
+    const r = after.find((x) => x.type === type && x.name === name);
+    if (!r) throw new Error(`no ${type} named ${name} in the second run`);
+    return analyze(before, after).planned(r);
 }

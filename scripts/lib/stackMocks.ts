@@ -22,8 +22,35 @@ export interface StackMockOptions {
     firstHost?: number;
     /** "real": openssl keys and certificates; "fake": deterministic placeholder PEM (for determinism tests). @default "real" */
     tls?: "real" | "fake";
-    /** Value returned for the AMI SSM parameter. @default "ami-0a1b2c3d4e5f60718" */
+    /** Value returned for the x86_64 AMI SSM parameter. @default "ami-0a1b2c3d4e5f60718" */
     ami?: string;
+    /**
+     * Resources that already exist in the account, e.g. a previous run's `resources`: lookups such as
+     * `getNetworkInterfaces` find them, as AWS would on a stack that was deployed before. @default [] (a new stack)
+     */
+    existingResources?: RecordedResource[];
+    /**
+     * Time each custom resource takes to create, in ms (a fixed figure, or per resource): registrations then
+     * complete in the order the engine could run them, and `timings` shows the critical path. @default 0
+     */
+    latencyMs?: number | ((resource: { type: string; name: string }) => number);
+    /** Value returned for the arm64 AMI SSM parameter. @default "ami-0f9e8d7c6b5a40312" */
+    armAmi?: string;
+    /** KMS aliases (name without "alias/") and the key ids they point to, for `aws.kms.getKey`. @default etcd-data */
+    kmsAliases?: Record<string, string>;
+}
+
+/** When one registration started and completed, in ms since the mocks were installed. */
+export interface ResourceTiming {
+    type: string;
+    name: string;
+    startMs: number;
+    endMs: number;
+}
+
+/** The architecture of the images the mocked AMI parameters return. */
+export function mockImageArch(options: Required<StackMockOptions>, ami: string): "x86_64" | "arm64" | undefined {
+    return ami === options.ami ? "x86_64" : ami === options.armAmi ? "arm64" : undefined;
 }
 
 /** One resource registration as the engine would receive it. */
@@ -41,6 +68,8 @@ export interface RecordedResource {
     parent: string;
     dependsOn: string[];
     deleteBeforeReplace: boolean;
+    protect: boolean;
+    retainOnDelete: boolean;
     ignoreChanges: string[];
     replaceOnChanges: string[];
     custom: boolean;
@@ -104,6 +133,11 @@ const fakePem = (kind: string, label: string) => `-----BEGIN ${kind}-----\n${Buf
 export class StackMocks implements pulumi.runtime.Mocks {
     readonly resources: RecordedResource[] = [];
     readonly invokes: RecordedInvoke[] = [];
+    readonly timings: ResourceTiming[] = [];
+    /** Registrations whose (delayed) creation has not completed yet. */
+    inFlight = 0;
+    /** Date.now() when the mocks were installed: `timings` count from it. */
+    readonly epoch = Date.now();
     readonly options: Required<StackMockOptions>;
     private readonly subnets: Map<string, MockSubnet>;
     private readonly nextHost = new Map<string, number>();
@@ -117,6 +151,10 @@ export class StackMocks implements pulumi.runtime.Mocks {
             firstHost: options.firstHost ?? 10,
             tls: options.tls ?? "real",
             ami: options.ami ?? "ami-0a1b2c3d4e5f60718",
+            existingResources: options.existingResources ?? [],
+            latencyMs: options.latencyMs ?? 0,
+            armAmi: options.armAmi ?? "ami-0f9e8d7c6b5a40312",
+            kmsAliases: options.kmsAliases ?? { "etcd-data": "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0" },
         };
         this.subnets = new Map(Object.entries(this.options.subnets));
     }
@@ -150,7 +188,24 @@ export class StackMocks implements pulumi.runtime.Mocks {
         this.pending.set(key, [...(this.pending.get(key) ?? []), { type, name, secretInputs, ...meta }]);
     }
 
-    newResource(raw: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
+    newResource(raw: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult | Promise<pulumi.runtime.MockResourceResult> {
+        const { latencyMs } = this.options;
+        const latency = raw.custom === false ? 0 : typeof latencyMs === "function" ? latencyMs({ type: raw.type, name: raw.name }) : latencyMs;
+        if (latency <= 0) {
+            return this.register(raw);
+        }
+        const startMs = Date.now() - this.epoch;
+        this.inFlight++;
+        return new Promise((resolve) =>
+            setTimeout(() => {
+                this.inFlight--;
+                this.timings.push({ type: raw.type, name: raw.name, startMs, endMs: Date.now() - this.epoch });
+                resolve(this.register(raw));
+            }, latency),
+        );
+    }
+
+    private register(raw: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
         const args = { ...raw, inputs: unwrapSecrets(raw.inputs) };
         const { id, state } = this.outputsFor(args);
         const key = `${args.type}::${args.name}`;
@@ -162,6 +217,8 @@ export class StackMocks implements pulumi.runtime.Mocks {
             parent: "",
             dependsOn: [],
             deleteBeforeReplace: false,
+            protect: false,
+            retainOnDelete: false,
             ignoreChanges: [],
             replaceOnChanges: [],
             custom: args.custom ?? true,
@@ -198,16 +255,30 @@ export class StackMocks implements pulumi.runtime.Mocks {
                 if (!name.startsWith("/aws/service/ami-amazon-linux-latest/")) {
                     throw new Error(`mock: no SSM parameter ${name}`);
                 }
-                return {
-                    id: name,
-                    name,
-                    arn: `arn:aws:ssm:${region}::parameter${name}`,
-                    type: "String",
-                    value: this.options.ami,
-                    insecureValue: this.options.ami,
-                    version: 1,
-                };
+                const ami = name.endsWith("-arm64") ? this.options.armAmi : this.options.ami;
+                return { id: name, name, arn: `arn:aws:ssm:${region}::parameter${name}`, type: "String", value: ami, insecureValue: ami, version: 1 };
             }
+            case "aws:kms/getKey:getKey": {
+                // DescribeKey: a key id, key ARN, alias name or alias ARN; the answer names the key, never the alias.
+                const keyId = String(args.inputs.keyId);
+                const alias = /^(?:arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:)?alias\/(.+)$/.exec(keyId)?.[1];
+                const id = alias !== undefined ? this.options.kmsAliases[alias] : /([0-9a-f-]{36}|mrk-[0-9a-f]{32})$/.exec(keyId)?.[1];
+                if (!id) {
+                    throw new Error(
+                        `mock: NotFoundException: ${alias !== undefined ? `Alias arn:aws:kms:${region}:${this.options.accountId}:alias/${alias}` : `Key '${keyId}'`} is not found.`,
+                    );
+                }
+                const arn = `arn:aws:kms:${region}:${this.options.accountId}:key/${id}`;
+                return { id, keyId: keyId, arn, keyManager: "CUSTOMER", keyState: "Enabled", keyUsage: "ENCRYPT_DECRYPT", enabled: true };
+            }
+            case "aws:ec2/getNetworkInterfaces:getNetworkInterfaces":
+                return {
+                    id: region,
+                    ids: this.existingNetworkInterfaces(args.inputs),
+                    filters: args.inputs.filters,
+                    tags: args.inputs.tags ?? {},
+                    region,
+                };
             case "aws:ec2/getSubnet:getSubnet": {
                 const subnet = this.subnets.get(String(args.inputs.id));
                 if (!subnet) {
@@ -223,6 +294,23 @@ export class StackMocks implements pulumi.runtime.Mocks {
             default:
                 throw new Error(`mock: unmocked call ${args.token}(${JSON.stringify(args.inputs)})`);
         }
+    }
+
+    /** Ids of the existing network interfaces that match every filter (tag filters only: others are not mocked). */
+    private existingNetworkInterfaces(inputs: Record<string, any>): string[] {
+        const filters: { name: string; values: string[] }[] = [
+            ...Object.entries((inputs.tags ?? {}) as Record<string, string>).map(([key, value]) => ({ name: `tag:${key}`, values: [value] })),
+            ...((inputs.filters ?? []) as { name: string; values: string[] }[]),
+        ];
+        for (const filter of filters) {
+            if (!filter.name.startsWith("tag:") || filter.values.some((v) => /[*?]/.test(v))) {
+                throw new Error(`mock: getNetworkInterfaces filter ${filter.name}=${filter.values.join(",")} is not mocked (exact tag filters only)`);
+            }
+        }
+        return this.options.existingResources
+            .filter((r) => r.type === "aws:ec2/networkInterface:NetworkInterface")
+            .filter((r) => filters.every((f) => f.values.includes(r.inputs.tags?.[f.name.slice("tag:".length)])))
+            .map((r) => r.id);
     }
 
     private outputsFor(args: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
@@ -279,8 +367,11 @@ export class StackMocks implements pulumi.runtime.Mocks {
             }
             case "aws:ec2/securityGroup:SecurityGroup":
                 return { id, state: { ...inputs, arn: arn("ec2", `security-group/${id}`), name: `${name}-${hex(name, 7)}` } };
-            case "command:local:Command":
-                return { id, state: { ...inputs, stdout: "", stderr: "" } };
+            case "command:local:Command": {
+                // `echo WORD` prints WORD (the image holders); nothing else is run under mocks.
+                const echoed = /^echo ([A-Za-z0-9._-]+)$/.exec(String(inputs.create ?? ""))?.[1];
+                return { id, state: { ...inputs, stdout: echoed ?? "", stderr: "" } };
+            }
             default:
                 return { id, state: { ...inputs } };
         }
@@ -307,11 +398,11 @@ export class StackMocks implements pulumi.runtime.Mocks {
  */
 export async function installStackMocks(
     options: StackMockOptions = {},
-    run: { project?: string; stack?: string; config?: Record<string, string> } = {},
+    run: { project?: string; stack?: string; config?: Record<string, string>; preview?: boolean } = {},
 ): Promise<StackMocks> {
     const mocks = new StackMocks(options);
     const project = run.project ?? "etcd-cluster";
-    await pulumi.runtime.setMocks(mocks, project, run.stack ?? "test", false);
+    await pulumi.runtime.setMocks(mocks, project, run.stack ?? "test", run.preview ?? false);
     if (run.config) {
         pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(run.config).map(([k, v]) => [k.includes(":") ? k : `${project}:${k}`, v])));
     }
@@ -324,6 +415,8 @@ export async function installStackMocks(
             parent: req.getParent(),
             dependsOn: req.getDependenciesList(),
             deleteBeforeReplace: req.getDeletebeforereplace(),
+            protect: req.getProtect() ?? false,
+            retainOnDelete: req.getRetainondelete?.() ?? false,
             ignoreChanges: req.getIgnorechangesList(),
             replaceOnChanges: req.getReplaceonchangesList(),
             custom: req.getCustom(),
@@ -344,7 +437,7 @@ export async function settled(mocks: StackMocks, quietTurns = 20): Promise<void>
     let quiet = 0;
     while (quiet < quietTurns) {
         await new Promise((r) => setTimeout(r, 5));
-        if (mocks.resources.length === last) {
+        if (mocks.resources.length === last && mocks.inFlight === 0) {
             quiet++;
         } else {
             last = mocks.resources.length;

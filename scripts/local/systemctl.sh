@@ -1,7 +1,7 @@
 #!/bin/bash
 # Stand-in for systemctl on a local member, where systemd is not PID 1. It honours what the rendered units
 # rely on: ExecStart, EnvironmentFile, User, Group, UMask, LimitNOFILE, Restart=always with RestartSec, and
-# Type=oneshot. The sandboxing directives (ProtectSystem and the like) are not applied here.
+# Type=oneshot; timers are enabled but never fire. The sandboxing directives (ProtectSystem and the like) are not applied here.
 # State (pids, stop requests) lives in /run/local-systemd, which the host sees as the member's state dir.
 set -euo pipefail
 
@@ -116,7 +116,8 @@ done
 case "$verb" in
   daemon-reload) ;;
   enable) for u in "${args[@]}"; do touch "$state/$(unit_name "$u").enabled"; done ;;
-  start) for u in "${args[@]}"; do start_unit "$(unit_name "$u")"; done ;;
+  # Timers do not fire here: a test runs the timer's service itself.
+  start) for u in "${args[@]}"; do u=$(unit_name "$u"); [[ "$u" == *.timer ]] || start_unit "$u"; done ;;
   stop) for u in "${args[@]}"; do stop_unit "$(unit_name "$u")"; done ;;
   restart) for u in "${args[@]}"; do u=$(unit_name "$u"); stop_unit "$u"; sleep 0.5; start_unit "$u"; done ;;
   is-active)

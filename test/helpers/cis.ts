@@ -3,6 +3,7 @@
 // --cert-file). It also checks what the benchmark takes for granted: that the files the flags name reach the
 // member, that the data dir gets its owner and mode, and that the flags are etcd's whole configuration.
 import { parse } from "yaml";
+import { pemSha256 } from "../../components/render/memberUserData";
 import { memberPaths, ports } from "../../components/render/paths";
 
 /** What one member's user-data puts on the instance. */
@@ -17,18 +18,37 @@ export interface RenderedMember {
     boot: string;
     /** Files written by cloud-init: path -> content. */
     files: Map<string, string>;
-    /** Files the boot script fetches from SSM: path -> parameter name. */
+    /** Keys the boot script fetches from SSM: path -> parameter name. */
     fetched: Map<string, string>;
+    /** The member's SSM parameters (name -> value) the reading was given. */
+    parameters: Record<string, string>;
 }
 
-/** Reads a #cloud-config document as cloud-init would apply it. */
-export function memberFromUserData(userData: string): RenderedMember {
+/**
+ * Reads a #cloud-config document as cloud-init and the boot script would apply it: the files it writes, and
+ * the certificates the boot script fetches from the member's SSM parameters (given as name -> value), which
+ * it writes only when they match the SHA-256 that user-data names. Keys fetched from SSM are listed in
+ * `fetched` only.
+ */
+export function memberFromUserData(userData: string, parameters: Record<string, string> = {}): RenderedMember {
     const doc = parse(userData);
     const files = new Map<string, string>((doc.write_files ?? []).map((f: { path: string; content: string }) => [f.path, f.content]));
     const runs = (doc.runcmd ?? []).some((c: string | string[]) => (Array.isArray(c) ? c[0] : c) === memberPaths.bootScript);
     const boot = runs ? (files.get(memberPaths.bootScript) ?? "") : "";
-    const fetched = new Map([...boot.matchAll(/^\s*fetch_ssm_key '([^']+)' '([^']+)'$/gm)].map((m) => [m[2], m[1]]));
-    return { userData, env: files.get(memberPaths.environmentFile) ?? "", unit: files.get(memberPaths.unitFile) ?? "", boot, files, fetched };
+    const prefix = /^readonly SSM_PREFIX='([^']*)'$/m.exec(boot)?.[1] ?? "";
+    const fetches = [...boot.matchAll(/^\s*fetch_ssm ([a-z]+\.(?:crt|key))(?: '([0-9a-f]{64})')?$/gm)].map((m) => ({
+        path: `${memberPaths.pkiDir}/${m[1]}`,
+        name: `${prefix}/${m[1]}`,
+        sha256: m[2],
+    }));
+    for (const f of fetches) {
+        const value = parameters[f.name];
+        if (f.sha256 && value !== undefined && pemSha256(value) === f.sha256) {
+            files.set(f.path, value);
+        }
+    }
+    const fetched = new Map(fetches.filter((f) => !f.sha256).map((f) => [f.path, f.name]));
+    return { userData, env: files.get(memberPaths.environmentFile) ?? "", unit: files.get(memberPaths.unitFile) ?? "", boot, files, fetched, parameters };
 }
 
 /** The flags an environment file sets, as systemd's EnvironmentFile= reads it (comments skipped, the last assignment wins). */

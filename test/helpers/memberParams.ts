@@ -1,4 +1,4 @@
-import { parseVersion, versionFeatures } from "../../components/releases";
+import { parseVersion, pinnedChecksum, versionFeatures } from "../../components/releases";
 import { MemberUserDataParams } from "../../components/render/memberUserData";
 import { resolveSettings } from "../../components/validation";
 
@@ -15,7 +15,8 @@ export const fakeKeyPem = (label: string) => `-----BEGIN PRIVATE KEY-----\n${lab
 /** The first member's user-data parameters for `version`, with SSM key delivery unless `extra` says otherwise. */
 export function memberParams(version: string, extra: Partial<MemberUserDataParams> = {}): MemberUserDataParams {
     const v = parseVersion(version)!;
-    const mirrored = version.startsWith("3.4") || version === "3.5.30";
+    // A version without a pinned checksum needs a mirror URL and its sum, as a user would give them.
+    const mirrored = !pinnedChecksum(version, "amd64");
     const settings = resolveSettings({
         vpcId: "vpc-1",
         subnetIds: ["subnet-a", "subnet-b", "subnet-c"],
@@ -36,7 +37,7 @@ export function memberParams(version: string, extra: Partial<MemberUserDataParam
         releaseSha256: "f".repeat(64),
         dataVolumeId: "vol-0abc123",
         region: "eu-west-1",
-        ssmKeyParameters: { serverKey: "/etcd/c/etcd-0/server.key", peerKey: "/etcd/c/etcd-0/peer.key" },
+        ssmParameterPrefix: "/etcd/c/etcd-0",
         tls: { caCertPem: fakeCertPem("CA"), serverCertPem: fakeCertPem("SERVER"), peerCertPem: fakeCertPem("PEER") },
         ...extra,
     };

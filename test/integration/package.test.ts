@@ -1,7 +1,9 @@
-// The package as npm publishes it: built, packed, installed into a consumer program that type-checks under
-// `strict` against the package's declarations, and loaded at run time. Nothing of the example stack inside.
+// The package as npm publishes it: packed from a fresh clone of the committed tree with no prior build (the
+// package's prepare script builds it, as npm does for pack, publish and installs from git), installed into a
+// consumer program that type-checks under `strict` against the package's declarations, and loaded at run
+// time. Nothing of the example stack inside.
 import { execFileSync } from "child_process";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { run } from "../helpers/tools";
@@ -15,9 +17,16 @@ let files: string[];
 
 beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), "etcd-package-"));
-    execFileSync("npm", ["run", "--silent", "build"], { cwd: repo, stdio: "pipe" });
+    // A fresh clone at the commit under test: no bin/, nothing built. Its dependencies are this repository's
+    // (linked: the test installs nothing from a registry).
+    const clone = join(work, "clone");
+    const head = execFileSync("git", ["rev-parse", "HEAD"], { cwd: repo, encoding: "utf8" }).trim();
+    execFileSync("git", ["clone", "--quiet", "--no-checkout", repo, clone], { stdio: "pipe" });
+    execFileSync("git", ["checkout", "--quiet", head], { cwd: clone, stdio: "pipe" });
+    symlinkSync(join(repo, "node_modules"), join(clone, "node_modules"));
+    expect(existsSync(join(clone, "bin"))).toBe(false);
     const packed = JSON.parse(
-        execFileSync("npm", ["pack", "--json", "--pack-destination", work], { cwd: repo, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }),
+        execFileSync("npm", ["pack", "--json", "--pack-destination", work], { cwd: clone, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }),
     );
     tarball = join(work, packed[0].filename);
     files = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" }).trim().split("\n");

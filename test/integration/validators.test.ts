@@ -4,9 +4,11 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { parse } from "yaml";
+import { defaultVersion } from "../../components/releases";
 import { renderMemberUserData } from "../../components/render/memberUserData";
 import { memberPaths } from "../../components/render/paths";
 import { renderSystemdUnit } from "../../components/render/systemdUnit";
+import { newestMirrored } from "../../scripts/lib/mirrorLines";
 import { fakeKeyPem, memberParams } from "../helpers/memberParams";
 import { requireRoot, requireTool, run } from "../helpers/tools";
 
@@ -29,14 +31,16 @@ interface WrittenFile {
 }
 const filesOf = (userData: string): WrittenFile[] => parse(userData)["write_files"];
 
+// The default (newest pinned 3.6), and the 3.5 and 3.4 that the local clusters boot: the newest of each line in the mirror.
+const [v36, v35, v34] = [defaultVersion(), newestMirrored("3.5"), newestMirrored("3.4")];
 const variants: [string, string][] = [
-    ["3.6.14 with SSM keys", renderMemberUserData(memberParams("3.6.14"))],
-    ["3.5.30 with SSM keys and auth", renderMemberUserData(memberParams("3.5.30", { enableAuth: { memberNames: ["etcd-0", "etcd-1", "etcd-2"] } }))],
+    [`${v36} with SSM keys`, renderMemberUserData(memberParams(v36))],
+    [`${v35} with SSM keys and auth`, renderMemberUserData(memberParams(v35, { enableAuth: { memberNames: ["etcd-0", "etcd-1", "etcd-2"] } }))],
     [
-        "3.4.23 with inline keys",
+        `${v34} with inline keys`,
         renderMemberUserData(
-            memberParams("3.4.23", {
-                ssmKeyParameters: undefined,
+            memberParams(v34, {
+                ssmParameterPrefix: undefined,
                 tls: {
                     caCertPem: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n",
                     serverCertPem: "-----BEGIN CERTIFICATE-----\nS\n-----END CERTIFICATE-----\n",

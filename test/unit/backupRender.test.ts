@@ -133,7 +133,7 @@ describe("tools installer and user-data", () => {
                 releaseSha256: "f".repeat(64),
                 dataVolumeId: "vol-1",
                 region: "eu-west-1",
-                ssmKeys: [],
+                ssmFiles: [],
             },
             tools: { url: "s3://b-1/p/tools/member-tools.sh", sha256: "a".repeat(64) },
             commandsBeforeEtcd: [backupPaths.restoreScript],
@@ -147,7 +147,7 @@ describe("tools installer and user-data", () => {
         expect(boot).toContain("systemctl start --no-block 'etcd-backup.timer'");
         expect(() =>
             renderBootScript({
-                ...{ memberName: "e", version: "3.6.14", releaseUrl: "u", releaseSha256: "f", dataVolumeId: "v", region: "r", ssmKeys: [] },
+                ...{ memberName: "e", version: "3.6.14", releaseUrl: "u", releaseSha256: "f", dataVolumeId: "v", region: "r", ssmFiles: [] },
                 tools: { url: "s3://b/$(x)", sha256: "a".repeat(64) },
             }),
         ).toThrow("expected an s3:// URL");

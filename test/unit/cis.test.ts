@@ -28,7 +28,7 @@ function hasTlsVersionFlags(version: string): boolean {
     return minor === 4 ? patch >= 25 : minor === 5 ? patch >= 8 : true;
 }
 
-// 3.4.23 (Debian's, from a mirror), a 3.5 release from the checksum table, 3.5.30 (from a mirror) and 3.6.14.
+// A 3.4 (no pinned checksum: rendered with a mirror URL), an older and a newer pinned 3.5, and a 3.6.
 const versions = ["3.4.23", "3.5.15", "3.5.30", "3.6.14"];
 const deliveries = ["ssm", "inline"] as const;
 type Delivery = (typeof deliveries)[number];
@@ -38,11 +38,22 @@ function render(version: string, delivery: Delivery, metricsOnMemberAddress: boo
     const params = memberParams(version, {
         metricsOnMemberAddress,
         ...(delivery === "inline"
-            ? { ssmKeyParameters: undefined, tls: { ...plain.tls, serverKeyPem: fakeKeyPem("SERVER KEY"), peerKeyPem: fakeKeyPem("PEER KEY") } }
+            ? { ssmParameterPrefix: undefined, tls: { ...plain.tls, serverKeyPem: fakeKeyPem("SERVER KEY"), peerKeyPem: fakeKeyPem("PEER KEY") } }
             : {}),
         ...extra,
     });
-    const member = memberFromUserData(renderMemberUserData(params));
+    // With SSM delivery the member's own parameters hold its certificates and keys.
+    const prefix = params.ssmParameterPrefix;
+    const parameters: Record<string, string> = prefix
+        ? {
+              [`${prefix}/ca.crt`]: params.tls.caCertPem,
+              [`${prefix}/server.crt`]: params.tls.serverCertPem,
+              [`${prefix}/peer.crt`]: params.tls.peerCertPem,
+              [`${prefix}/server.key`]: fakeKeyPem("SERVER KEY"),
+              [`${prefix}/peer.key`]: fakeKeyPem("PEER KEY"),
+          }
+        : {};
+    const member = memberFromUserData(renderMemberUserData(params), parameters);
     const expectations: CisExpectations = {
         clusterCaPem: params.tls.caCertPem,
         memberIp: params.member.ip,
@@ -67,20 +78,26 @@ describe.each(cases)("etcd %s, %s key delivery, metrics on the member address: %
         expect(failedChecks(member, expectations)).toEqual([]);
     });
 
-    test("2.1/2.4: certificates are written by user-data; keys are fetched from the member's own SSM parameters, or written 0600 only when inline", () => {
+    test("2.1/2.4: certificates reach the member (user-data, or its own SSM parameters checked by SHA-256); keys are fetched from its own SSM parameters, or written 0600 only when inline", () => {
         for (const flag of ["--cert-file", "--peer-cert-file"]) {
             expect(member.files.has(flags[flag])).toBe(true);
         }
         if (delivery === "ssm") {
-            expect(member.fetched.get(flags["--key-file"])).toBe(params.ssmKeyParameters!.serverKey);
-            expect(member.fetched.get(flags["--peer-key-file"])).toBe(params.ssmKeyParameters!.peerKey);
+            expect(member.fetched.get(flags["--key-file"])).toBe(`${params.ssmParameterPrefix}/server.key`);
+            expect(member.fetched.get(flags["--peer-key-file"])).toBe(`${params.ssmParameterPrefix}/peer.key`);
+            // Certificates come from parameters: user-data itself holds none.
+            expect(parse(member.userData).write_files.filter((f: { path: string }) => f.path.endsWith(".crt"))).toEqual([]);
             expect([...member.files.keys()].filter((path) => path.endsWith(".key"))).toEqual([]);
         } else {
             expect(member.fetched.size).toBe(0);
             expect(member.files.get(flags["--key-file"])).toBe(fakeKeyPem("SERVER KEY"));
             expect(member.files.get(flags["--peer-key-file"])).toBe(fakeKeyPem("PEER KEY"));
             const modes = parse(member.userData).write_files.filter((f: { path: string }) => f.path.endsWith(".key"));
-            expect(modes.map((f: { permissions: string; owner: string }) => `${f.permissions} ${f.owner}`)).toEqual(["0600 root:root", "0600 root:root"]);
+            // No owner: cloud-init writes them as root:root.
+            expect(modes.map((f: { permissions: string; owner?: string }) => `${f.permissions} ${f.owner ?? "root:root"}`)).toEqual([
+                "0600 root:root",
+                "0600 root:root",
+            ]);
         }
     });
 
@@ -151,6 +168,17 @@ const breakages: Breakage[] = [
     [["2.7"], "ETCD_PEER_TRUSTED_CA_FILE is another CA's file", (m) => env(m, "ETCD_PEER_TRUSTED_CA_FILE", "/etc/kubernetes/pki/ca.crt")],
     [["2.7"], "ETCD_TRUSTED_CA_FILE removed", (m) => env(m, "ETCD_TRUSTED_CA_FILE", undefined)],
     [["2.7"], "the CA file holds another cluster's CA", (m) => ({ ...m, files: new Map([...m.files, [memberPaths.caCert, fakeCertPem("ANOTHER CA")]]) })],
+    [
+        ["2.7"],
+        "the CA parameter holds another CA than user-data names (the boot script refuses it)",
+        (m) => {
+            const ca = Object.keys(m.parameters).find((n) => n.endsWith("/ca.crt"));
+            // Inline: the CA is in user-data, so the same breakage is the file itself.
+            return ca
+                ? memberFromUserData(m.userData, { ...m.parameters, [ca]: fakeCertPem("ANOTHER CA") })
+                : { ...m, files: new Map([...m.files, [memberPaths.caCert, fakeCertPem("ANOTHER CA")]]) };
+        },
+    ],
     [["1.1.11"], "data dir chmod 0755", (m) => boot(m, 'chmod 0700 "$DATA_DIR"', 'chmod 0755 "$DATA_DIR"')],
     [["1.1.12"], "data dir chown root:root", (m) => boot(m, 'chown etcd:etcd "$DATA_DIR"', 'chown root:root "$DATA_DIR"')],
     [["1.1.11", "1.1.12"], "owner and mode set before the volume is mounted over the data dir", (m) => reorderMount(m)],
@@ -196,7 +224,7 @@ function reorderMount(m: RenderedMember): RenderedMember {
 function noBoot(m: RenderedMember): RenderedMember {
     const doc = parse(m.userData);
     expect(doc.runcmd).toEqual([[memberPaths.bootScript]]);
-    const without = memberFromUserData(`#cloud-config\n${stringify({ ...doc, runcmd: [] })}`);
+    const without = memberFromUserData(`#cloud-config\n${stringify({ ...doc, runcmd: [] })}`, m.parameters);
     expect(without.boot).toBe("");
     return without;
 }
@@ -206,9 +234,11 @@ describe.each(cases.filter(([, , metrics]) => metrics))("etcd %s, %s key deliver
     test.each(breakages)("%j: %s", (ids, _what, breakIt) => {
         const broken = breakIt(member, expectations);
         const [m, e] = Array.isArray(broken) ? broken : [broken, expectations];
-        const applicable = !(delivery === "inline" && ids.includes("2.4") && ids.includes("1.1.11"));
-        // Inline keys are in user-data: without the boot script only the data dir checks fail.
-        expect(failedChecks(m, e)).toEqual(applicable ? ids : ["1.1.11", "1.1.12"]);
+        const withoutBoot = ids.includes("2.4") && ids.includes("1.1.11");
+        // Inline keys and certificates are in user-data: without the boot script only the data dir checks fail.
+        // With SSM delivery nothing fetches the CA either.
+        const expected = !withoutBoot ? ids : delivery === "inline" ? ["1.1.11", "1.1.12"] : ["2.1", "2.4", "2.7", "1.1.11", "1.1.12"];
+        expect(failedChecks(m, e)).toEqual(expected);
     });
     test("every check id has a breakage", () => {
         expect(new Set(breakages.flatMap(([ids]) => ids))).toEqual(new Set(checkIds));
@@ -282,7 +312,13 @@ describe("2.7 on the component: one CA per cluster, trusted by that cluster's me
         const instances = mocks.ofType(T.instance).filter((r) => r.name.startsWith(`${name}-member-`));
         expect(instances).toHaveLength(3);
         instances.forEach((instance, i) => {
-            const member = memberFromUserData(instance.inputs.userData);
+            const parameters = Object.fromEntries(
+                mocks
+                    .ofType(T.parameter)
+                    .filter((p) => p.name.startsWith(`${name}-member-${i}-`))
+                    .map((p) => [p.inputs.name, p.inputs.value ?? p.inputs.insecureValue]),
+            );
+            const member = memberFromUserData(instance.inputs.userData, parameters);
             const ip = mocks.get(T.eni, `${name}-member-${i}`).outputs.privateIp;
             const flags = flagsOf(member.env);
             const e: CisExpectations = {

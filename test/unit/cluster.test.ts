@@ -73,13 +73,13 @@ describe("resource graph", () => {
     test.each([
         ["prod", 3],
         ["five", 5],
-    ])("%s: one interface, data volume, instance, attachment, two certificates and two key parameters per member", (name, size) => {
+    ])("%s: one interface, data volume, instance, attachment, two certificates, two key and three certificate parameters per member", (name, size) => {
         const count = (type: string) => of(name, type).length;
         expect(count(T.eni)).toBe(size);
         expect(count(T.volume)).toBe(size);
         expect(count(T.instance)).toBe(size);
         expect(count(T.attachment)).toBe(size);
-        expect(count(T.parameter)).toBe(2 * size);
+        expect(count(T.parameter)).toBe(5 * size);
         expect(count(T.role)).toBe(size);
         expect(count(T.policy)).toBe(size);
         expect(count(T.profile)).toBe(size);
@@ -88,7 +88,8 @@ describe("resource graph", () => {
         expect(count(T.signed)).toBe(1 + 2 * size);
         expect(count(T.kms)).toBe(1);
         expect(count(T.group)).toBe(1);
-        expect(count(T.command)).toBe(size + 1); // one rolling gate per member and the final readiness gate
+        // One rolling gate per member, the final readiness gate, and the image kept per architecture.
+        expect(count(T.command)).toBe(size + 1 + 2);
     });
 
     test("members are spread round-robin over the subnets; each volume sits in its member's zone", () => {
@@ -127,7 +128,7 @@ describe("resource graph", () => {
         expect(egress.sort()).toEqual(["2379-2380 self", "443-443 0.0.0.0/0"]);
     });
 
-    test("instances: IMDSv2 required with hop limit 1, encrypted gp3 root, replaced on user-data change, old one deleted first, AMI changes ignored only when defaulted", () => {
+    test("instances: IMDSv2 required with hop limit 1, encrypted gp3 root, replaced on user-data change, old one deleted first, default AMI from the image kept for the architecture", () => {
         for (const instance of mocks.ofType(T.instance)) {
             expect(instance.inputs.metadataOptions).toMatchObject({ httpTokens: "required", httpPutResponseHopLimit: 1 });
             expect(instance.inputs.rootBlockDevice).toMatchObject({ volumeType: "gp3", encrypted: true });
@@ -135,48 +136,105 @@ describe("resource graph", () => {
             expect(instance.deleteBeforeReplace).toBe(true);
             expect(instance.inputs.primaryNetworkInterface.networkInterfaceId).toMatch(/^eni-/);
         }
-        expect(of("prod", T.instance).every((i) => i.ignoreChanges.join() === "ami" && i.inputs.ami === "ami-0a1b2c3d4e5f60718")).toBe(true);
-        expect(of("inline", T.instance).every((i) => i.ignoreChanges.length === 0 && i.inputs.ami === "ami-0123456789abcdef0")).toBe(true);
+        // No ignoreChanges on the instance: a replacement must get the image of its own architecture.
+        expect(mocks.ofType(T.instance).every((i) => i.ignoreChanges.length === 0)).toBe(true);
+        expect(of("prod", T.instance).every((i) => i.inputs.ami === "ami-0a1b2c3d4e5f60718")).toBe(true);
+        expect(of("inline", T.instance).every((i) => i.inputs.ami === "ami-0123456789abcdef0")).toBe(true);
+        // The holders record the image once (create ignored afterwards); none with an explicit AMI.
+        const holders = of("prod", T.command).filter((c) => c.name.startsWith("prod-image-"));
+        expect(holders.map((c) => [c.name, c.inputs.create, c.ignoreChanges])).toEqual([
+            ["prod-image-x86_64", "echo ami-0a1b2c3d4e5f60718", ["create"]],
+            ["prod-image-arm64", "echo ami-0f9e8d7c6b5a40312", ["create"]],
+        ]);
+        expect(of("inline", T.command).filter((c) => c.name.startsWith("inline-image-"))).toEqual([]);
     });
 
-    test("data volumes: encrypted SSD with the cluster's KMS key (or the caller's), kept as a final snapshot if ever deleted", () => {
+    test("data volumes: encrypted SSD with the cluster's KMS key (or the caller's), protected, kept as a final snapshot if ever deleted", () => {
         const kmsArn = of("prod", T.kms)[0].outputs.arn;
         for (const v of of("prod", T.volume)) {
             expect(v.inputs).toMatchObject({ encrypted: true, kmsKeyId: kmsArn, type: "gp3", size: 32, iops: 3000, throughput: 125, finalSnapshot: true });
         }
+        for (const v of mocks.ofType(T.volume)) {
+            expect(v.protect).toBe(true);
+        }
+        // Nothing else is protected: the rest of the cluster can be rebuilt.
+        expect(mocks.resources.filter((r) => r.protect && r.type !== T.volume)).toEqual([]);
+    });
+
+    test("a KMS alias for the volumes is resolved to the key ARN, the form EBS reads back (the property forces replacement)", () => {
+        const keyArn = "arn:aws:kms:eu-west-1:123456789012:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
         for (const v of of("inline", T.volume)) {
-            expect(v.inputs.kmsKeyId).toBe("alias/etcd-data");
+            expect(v.inputs.kmsKeyId).toBe(keyArn);
+        }
+        for (const instance of of("inline", T.instance)) {
+            expect(instance.inputs.rootBlockDevice.kmsKeyId).toBe(keyArn);
+        }
+        expect(mocks.invokes.filter((c) => c.token === "aws:kms/getKey:getKey").map((c) => c.args.keyId)).toContain("alias/etcd-data");
+    });
+
+    test("the cluster's KMS key is kept when the component is destroyed: final snapshots stay restorable", () => {
+        for (const key of mocks.ofType(T.kms)) {
+            expect(key.retainOnDelete).toBe(true);
+            expect(key.inputs.deletionWindowInDays).toBe(30);
         }
     });
 
-    test("each member's role reads and decrypts only its own two key parameters", () => {
+    test("each member's role reads its own five parameters, decrypts only its own two keys, and is denied every other parameter", () => {
         const kmsArn = of("prod", T.kms)[0].outputs.arn;
         for (let i = 0; i < 3; i++) {
-            const own = of("prod", T.parameter)
-                .filter((p) => p.name.startsWith(`prod-member-${i}-`))
+            const mine = of("prod", T.parameter).filter((p) => p.name.startsWith(`prod-member-${i}-`));
+            const own = mine.map((p) => p.outputs.arn).sort();
+            const ownKeys = mine
+                .filter((p) => p.inputs.type === "SecureString")
                 .map((p) => p.outputs.arn)
                 .sort();
-            expect(own).toHaveLength(2);
+            expect(own).toHaveLength(5);
+            expect(ownKeys).toHaveLength(2);
             const policy = JSON.parse(mocks.get(T.policy, `prod-member-${i}-keys`).inputs.policy);
-            expect(policy.Statement).toHaveLength(2);
-            const [read, decrypt] = policy.Statement;
-            expect({ ...read, Resource: [...read.Resource].sort() }).toEqual({ Effect: "Allow", Action: "ssm:GetParameter", Resource: own });
+            expect(policy.Statement).toHaveLength(3);
+            const [read, decrypt, deny] = policy.Statement;
+            expect({ ...read, Resource: [...read.Resource].sort() }).toEqual({
+                Sid: "OwnParameters",
+                Effect: "Allow",
+                Action: "ssm:GetParameter",
+                Resource: own,
+            });
             expect(decrypt.Action).toBe("kms:Decrypt");
             expect(decrypt.Resource).toBe(kmsArn);
-            expect([...decrypt.Condition.StringEquals["kms:EncryptionContext:PARAMETER_ARN"]].sort()).toEqual(own);
+            expect([...decrypt.Condition.StringEquals["kms:EncryptionContext:PARAMETER_ARN"]].sort()).toEqual(ownKeys);
+            expect({ ...deny, NotResource: [...deny.NotResource].sort() }).toEqual({
+                Sid: "NoOtherParameters",
+                Effect: "Deny",
+                Action: ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"],
+                NotResource: own,
+            });
         }
     });
 
-    test("inline key delivery creates no parameters and no key policy; readiness none creates no gates", () => {
+    test("inline key delivery creates no parameters and no role (direct readiness); readiness none creates no gates", () => {
         expect(of("inline", T.parameter)).toHaveLength(0);
         expect(of("inline", T.policy)).toHaveLength(0);
-        expect(of("rsa", T.command)).toHaveLength(0);
+        expect(of("inline", T.role)).toHaveLength(0);
+        expect(of("rsa", T.command).filter((c) => !c.name.startsWith("rsa-image-"))).toHaveLength(0);
     });
 
-    test("members are updated one at a time: instance n+1 waits for member n's gate, whose update is the health wait", () => {
-        for (let i = 1; i < 3; i++) {
-            const gate = mocks.get(T.command, `prod-member-${i - 1}-rolled`);
-            expect(mocks.get(T.instance, `prod-member-${i}`).dependsOn).toContain(gate.urn);
+    test("the instance waits for its parameters and for its role's policies, not only for the instance profile", () => {
+        for (let i = 0; i < 3; i++) {
+            const dependsOn = mocks.get(T.instance, `prod-member-${i}`).dependsOn;
+            for (const r of [
+                mocks.get(T.policy, `prod-member-${i}-keys`),
+                mocks.get(T.attachmentPolicy, `prod-member-${i}-ssm`),
+                mocks.get(T.profile, `prod-member-${i}`),
+                ...of("prod", T.parameter).filter((p) => p.name.startsWith(`prod-member-${i}-`)),
+            ]) {
+                expect(dependsOn).toContain(r.urn);
+            }
+        }
+    });
+
+    test("each member has a gate whose update is the health wait and whose create is not (order: rollout.test.ts)", () => {
+        for (let i = 0; i < 3; i++) {
+            const gate = mocks.get(T.command, `prod-member-${i}-rolled`);
             expect(gate.urn).toMatch(/::etcd-cluster:index:EtcdCluster\$command:local:Command::prod-member-\d-rolled$/);
             expect(gate.inputs.update).toContain("etcd-health-gate");
             expect(gate.inputs.create).not.toContain("etcd-health-gate");
@@ -243,17 +301,26 @@ describe("secrecy", () => {
         expect(findPrivateKeyLeaks([planted])).toEqual([`${T.instance}::prod-member-0 input tags`]);
     });
 
-    test("SSM delivery: key parameters are SecureString under the cluster key and secret; user-data is not secret and holds only their names", () => {
+    test("SSM delivery: key parameters are SecureString under the cluster key and secret, certificate parameters plain; user-data is not secret and holds only the member's parameter path", () => {
         const kmsArn = of("prod", T.kms)[0].outputs.arn;
-        for (const p of of("prod", T.parameter)) {
+        const keys = of("prod", T.parameter).filter((p) => p.name.endsWith("-key"));
+        expect(keys).toHaveLength(6);
+        for (const p of keys) {
             expect(p.inputs).toMatchObject({ type: "SecureString", keyId: kmsArn, tier: "Standard" });
             expect(p.secretInputs).toContain("value");
             expect(p.inputs.value).toMatch(/^-----BEGIN EC PRIVATE KEY-----/);
         }
+        const certificates = of("prod", T.parameter).filter((p) => p.name.endsWith("-cert"));
+        expect(certificates).toHaveLength(9);
+        for (const p of certificates) {
+            expect(p.inputs).toMatchObject({ type: "String", tier: "Standard" });
+            expect(p.secretInputs).toEqual([]);
+            expect(p.inputs.insecureValue).toMatch(/^-----BEGIN CERTIFICATE-----/);
+        }
         of("prod", T.instance).forEach((instance, i) => {
             expect(instance.secretInputs).not.toContain("userData");
-            expect(instance.inputs.userData).not.toMatch(/PRIVATE KEY/);
-            expect(instance.inputs.userData).toContain(`/prod-${i}/server.key`);
+            expect(instance.inputs.userData).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
+            expect(instance.inputs.userData).toMatch(new RegExp(`readonly SSM_PREFIX='/etcd/prod-[0-9a-f]{8}/prod-${i}'`));
         });
     });
 
@@ -353,4 +420,19 @@ test("user-data is valid YAML whose files are written before the one boot comman
     expect(doc.runcmd).toEqual([["/usr/local/sbin/etcd-bootstrap"]]);
     const paths = doc.write_files.map((f: { path: string }) => f.path);
     expect(paths).toEqual([...paths].sort());
+});
+
+test("a release mirror on another port gets its egress rule whether binaryUrl is a plain string or an output", async () => {
+    const mirror = { binarySha256: "c".repeat(64), readiness: { mode: "none" as const } };
+    new EtcdCluster("plainmirror", { ...base, ...mirror, binaryUrl: "http://mirror.internal:8080/etcd.tar.gz" });
+    new EtcdCluster("outputmirror", { ...base, ...mirror, binaryUrl: pulumi.output("http://mirror.internal:8080/etcd.tar.gz") });
+    new EtcdCluster("httpsmirror", { ...base, ...mirror, binaryUrl: pulumi.output("https://mirror.internal/etcd.tar.gz") });
+    await settled(mocks);
+    const egress = (name: string) =>
+        of(name, T.egress)
+            .map((r) => `${r.name.slice(name.length + 1)} ${r.inputs.fromPort}-${r.inputs.toPort} ${r.inputs.cidrIpv4 ?? "self"}`)
+            .sort();
+    expect(egress("plainmirror")).toEqual(["egress-https 443-443 0.0.0.0/0", "egress-members 2379-2380 self", "egress-mirror 8080-8080 0.0.0.0/0"]);
+    expect(egress("outputmirror")).toEqual(egress("plainmirror"));
+    expect(egress("httpsmirror")).toEqual(["egress-https 443-443 0.0.0.0/0", "egress-members 2379-2380 self"]);
 });

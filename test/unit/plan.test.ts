@@ -25,11 +25,14 @@ test("the plan matches the committed snapshot (run `npm run plan -- --update` an
     }
 });
 
-test("no secret reaches the plan: no private key, the key parameters and the client key are shown as [secret]", () => {
+test("no secret reaches the plan: no private key, the key parameters and the client key are shown as [secret]; certificate parameters by digest", () => {
     expect(plan).not.toMatch(/PRIVATE KEY/);
     const parameterRows = plan.split("\n").filter((l) => l.startsWith("aws.ssm.Parameter"));
-    expect(parameterRows).toHaveLength(6);
-    for (const row of parameterRows) expect(row).toMatch(/value=\[secret\]$/);
+    expect(parameterRows).toHaveLength(15);
+    const keyRows = parameterRows.filter((l) => / \/etcd\/\S+\.key /.test(l));
+    expect(keyRows).toHaveLength(6);
+    for (const row of keyRows) expect(row).toMatch(/SecureString key=<etcd-kms> value=\[secret\]$/);
+    for (const row of parameterRows.filter((l) => !keyRows.includes(l))) expect(row).toMatch(/\.crt String value=sha256:[0-9a-f]{12}$/);
     expect(plan).toMatch(/^ {2}clientKeyPem: \[secret\]$/m);
 });
 
@@ -51,5 +54,9 @@ test("the plan states what a reviewer checks: 3 members over 3 zones, IMDSv2, en
     const rows = plan.split("\n");
     expect(rows.filter((l) => l.startsWith("aws.ec2.Instance")).every((l) => /imds=v2\/hop1 root=gp3\/encrypted/.test(l))).toBe(true);
     expect(rows.filter((l) => l.startsWith("aws.ebs.Volume")).map((l) => /az=(\S+)/.exec(l)?.[1])).toEqual(["eu-west-1a", "eu-west-1b", "eu-west-1c"]);
-    expect(rows.filter((l) => l.startsWith("command.local.Command"))).toHaveLength(4);
+    expect(rows.filter((l) => l.startsWith("command.local.Command") && l.includes("health gate"))).toHaveLength(4);
+    // The data volumes are protected, the KMS key survives a destroy, and the default image is kept per architecture.
+    expect(rows.filter((l) => l.startsWith("aws.ebs.Volume")).every((l) => l.endsWith(" protected"))).toBe(true);
+    expect(rows.filter((l) => l.startsWith("aws.kms.Key")).every((l) => l.endsWith(" retained-on-destroy"))).toBe(true);
+    expect(rows.filter((l) => / etcd-image-(x86_64|arm64) /.test(l)).every((l) => l.endsWith(" ignores=create"))).toBe(true);
 });

@@ -2,7 +2,7 @@ import { parse } from "yaml";
 import { renderBootScript, shellQuote } from "../../components/render/bootScript";
 import { renderCloudConfig } from "../../components/render/cloudConfig";
 import { renderEtcdEnvironment, tls12CipherSuites } from "../../components/render/etcdConfig";
-import { renderMemberUserData } from "../../components/render/memberUserData";
+import { pemSha256, renderMemberUserData } from "../../components/render/memberUserData";
 import { memberPaths } from "../../components/render/paths";
 import { renderSystemdUnit } from "../../components/render/systemdUnit";
 import { fakeCertPem as cert, fakeKeyPem as key, memberParams as params } from "../helpers/memberParams";
@@ -113,7 +113,8 @@ describe("boot script", () => {
         releaseUrl: "https://example.invalid/etcd.tar.gz",
         releaseSha256: "f".repeat(64),
         dataVolumeId: "vol-0abc123",
-        ssmKeys: [{ name: "/etcd/c/etcd-0/server.key", path: memberPaths.serverKey }],
+        ssmParameterPrefix: "/etcd/c/etcd-0",
+        ssmFiles: [{ file: "ca.crt", sha256: "a".repeat(64) }, { file: "server.key" }],
         region: "eu-west-1",
     });
 
@@ -131,8 +132,11 @@ describe("boot script", () => {
         expect(script).toContain("nvme-Amazon_Elastic_Block_Store_${DATA_VOLUME_ID//-/}");
     });
 
-    test("fetches keys from SSM with retries and starts etcd without blocking boot", () => {
-        expect(script).toContain(`fetch_ssm_key '/etcd/c/etcd-0/server.key' '${memberPaths.serverKey}'`);
+    test("fetches keys and certificates (checked by SHA-256) from SSM with retries and starts etcd without blocking boot", () => {
+        expect(script).toContain("readonly SSM_PREFIX='/etcd/c/etcd-0'");
+        expect(script).toContain(`fetch_ssm ca.crt '${"a".repeat(64)}'`);
+        expect(script).toMatch(/^  fetch_ssm server.key$/m);
+        expect(script).toContain("local name=$SSM_PREFIX/$1 path=$PKI_DIR/$1");
         expect(script).toContain("retry 8 aws ssm get-parameter");
         expect(script).toContain("systemctl start --no-block etcd.service");
     });
@@ -144,7 +148,7 @@ describe("boot script", () => {
 });
 
 describe("cloud-config", () => {
-    test("ssm delivery: certificates and pointers only, no private key", () => {
+    test("ssm delivery: parameter names and certificate digests only, no certificate or private key", () => {
         const text = renderMemberUserData(params("3.6.14"));
         expect(text.startsWith("#cloud-config\n")).toBe(true);
         expect(text).not.toContain("PRIVATE KEY");
@@ -153,40 +157,35 @@ describe("cloud-config", () => {
         expect(doc.runcmd).toEqual([[memberPaths.bootScript]]);
         const paths = doc.write_files.map((f: { path: string }) => f.path);
         expect(paths).toEqual([...paths].sort());
-        expect(paths).toEqual(
-            expect.arrayContaining([
-                memberPaths.environmentFile,
-                memberPaths.unitFile,
-                memberPaths.caCert,
-                memberPaths.serverCert,
-                memberPaths.peerCert,
-                memberPaths.bootScript,
-                memberPaths.etcdctlProfile,
-            ]),
-        );
-        expect(paths).not.toContain(memberPaths.serverKey);
+        expect(paths).toEqual(expect.arrayContaining([memberPaths.environmentFile, memberPaths.unitFile, memberPaths.bootScript, memberPaths.etcdctlProfile]));
+        expect(paths.filter((p: string) => p.startsWith(memberPaths.pkiDir))).toEqual([]);
+        expect(text).not.toContain("BEGIN CERTIFICATE");
         const boot = doc.write_files.find((f: { path: string }) => f.path === memberPaths.bootScript);
         expect(boot.permissions).toBe("0755");
-        expect(boot.content).toContain("fetch_ssm_key '/etcd/c/etcd-0/peer.key' '/etc/etcd/pki/peer.key'");
+        expect(boot.content).toMatch(/^  fetch_ssm peer.key$/m);
+        expect(boot.content).toContain(`fetch_ssm ca.crt '${pemSha256(cert("CA"))}'`);
+        expect(boot.content).toContain(`fetch_ssm server.crt '${pemSha256(cert("SERVER"))}'`);
     });
 
     test("inline delivery: keys written root-only", () => {
         const text = renderMemberUserData(
             params("3.6.14", {
-                ssmKeyParameters: undefined,
+                ssmParameterPrefix: undefined,
                 tls: { caCertPem: cert("CA"), serverCertPem: cert("S"), peerCertPem: cert("P"), serverKeyPem: key("SK"), peerKeyPem: key("PK") },
             }),
         );
         const doc = parse(text);
         const serverKey = doc.write_files.find((f: { path: string }) => f.path === memberPaths.serverKey);
-        expect(serverKey).toEqual({ path: memberPaths.serverKey, owner: "root:root", permissions: "0600", content: key("SK") });
-        expect(doc.write_files.find((f: { path: string }) => f.path === memberPaths.bootScript).content).not.toContain("fetch_ssm_key '");
+        // cloud-init's default owner is root:root.
+        expect(serverKey).toEqual({ path: memberPaths.serverKey, permissions: "0600", content: key("SK") });
+        expect(doc.write_files.find((f: { path: string }) => f.path === memberPaths.caCert).content).toBe(cert("CA"));
+        expect(doc.write_files.find((f: { path: string }) => f.path === memberPaths.bootScript).content).not.toContain("fetch_ssm");
     });
 
     test("YAML-significant and shell-significant content stays inert", () => {
         const hostile = "a: b\n- c\n'\"$(reboot)`id`\n#x\n  ---\n";
         const doc = parse(renderCloudConfig({ files: [{ path: "/tmp/x", content: hostile, permissions: "0644", owner: "root:root" }] }));
-        expect(doc.write_files).toEqual([{ path: "/tmp/x", owner: "root:root", permissions: "0644", content: hostile }]);
+        expect(doc.write_files).toEqual([{ path: "/tmp/x", content: hostile }]);
     });
 
     test("auth: the first member enables it once healthy, through a oneshot unit started without blocking", () => {

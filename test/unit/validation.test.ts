@@ -48,12 +48,20 @@ describe("resolveSettings: bad arguments are refused with the argument and the a
             { binaryUrl: "https://m.example/e.tgz", binarySha256: "abc" },
             'binarySha256: expected a SHA-256 digest of 64 hexadecimal digits, got "abc"',
         ],
-        ["malformed CIDR", { clientCidrs: ["10.0.0.0/33"] }, 'clientCidrs[0]: expected an IPv4 or IPv6 CIDR block such as "10.0.0.0/16", got "10.0.0.0/33"'],
-        ["CIDR without prefix", { clientCidrs: ["10.0.0.1"] }, 'clientCidrs[0]: expected an IPv4 or IPv6 CIDR block such as "10.0.0.0/16", got "10.0.0.1"'],
+        [
+            "malformed CIDR",
+            { clientCidrs: ["10.0.0.0/33"] },
+            'clientCidrs[0]: expected an IPv4 or IPv6 CIDR block such as "10.0.0.0/16" or "2001:db8::/32", got "10.0.0.0/33"',
+        ],
+        [
+            "CIDR without prefix",
+            { clientCidrs: ["10.0.0.1"] },
+            'clientCidrs[0]: expected an IPv4 or IPv6 CIDR block such as "10.0.0.0/16" or "2001:db8::/32", got "10.0.0.1"',
+        ],
         [
             "octet over 255",
             { metricsCidrs: ["10.0.0.0/8", "300.1.1.0/24"] },
-            'metricsCidrs[1]: expected an IPv4 or IPv6 CIDR block such as "10.0.0.0/16", got "300.1.1.0/24"',
+            'metricsCidrs[1]: expected an IPv4 or IPv6 CIDR block such as "10.0.0.0/16" or "2001:db8::/32", got "300.1.1.0/24"',
         ],
         [
             "world-open client port",
@@ -246,6 +254,6 @@ describe("resolveSettings: defaults and warnings", () => {
 test("user-data over EC2's 16 KB limit is refused", () => {
     expect(() => checkUserDataSize("etcd-0", "x".repeat(16384))).not.toThrow();
     expect(() => checkUserDataSize("etcd-0", "x".repeat(16385))).toThrow(
-        'user-data of etcd-0: expected at most 16384 bytes (EC2\'s limit); shorten tags, CIDR lists or binaryUrl, got "16385 bytes"',
+        'user-data of etcd-0: expected at most 16384 bytes (EC2\'s limit; the bound checked before deploying should have refused this), got "16385 bytes"',
     );
 });

@@ -1,0 +1,161 @@
+import * as aws from "@pulumi/aws";
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
+import { healthGateScript } from "./healthGate";
+import { ClusterCa, IssuedCertificate } from "./pki";
+import { clientUrl, MemberEndpoint } from "./render/etcdConfig";
+import { ClusterSettings } from "./validation";
+import { Member } from "./member";
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** Tag that every resource of a cluster carries, with the cluster's id as its value. */
+export const clusterTagKey = "etcd:cluster";
+
+/**
+ * Whether any member of this cluster exists already, asked of AWS: a network interface tagged with the
+ * cluster's id. Interfaces are the first member resources created and the last deleted (an instance needs
+ * its interface), so a member that could hold data implies one, and a first `pulumi up` that failed after
+ * any interface counts as existing. The lookup's arguments are plain values, so preview and up ask the same
+ * question and, nothing having changed in between, get the same answer; it needs no input from the user.
+ */
+export function clusterExists(clusterId: string, parent: pulumi.Resource): pulumi.Output<boolean> {
+    return aws.ec2
+        .getNetworkInterfacesOutput({ filters: [{ name: `tag:${clusterTagKey}`, values: [clusterId] }] }, { parent })
+        .ids.apply((ids) => ids.length > 0);
+}
+
+/**
+ * What a member's instance waits for besides its own resources. On an existing cluster: the previous
+ * member's gate (or its attachment, without gates), so that a change reaches members one at a time, the next
+ * only once the cluster is healthy again. On a new cluster: nothing. No quorum exists before a majority of
+ * members runs, so there is nothing to protect, and every member is created at once.
+ */
+export function rolloutPredecessor(
+    exists: pulumi.Output<boolean>,
+    previous: pulumi.Resource | undefined,
+): pulumi.Output<pulumi.Resource[]> | pulumi.Resource[] {
+    if (!previous) {
+        return [];
+    }
+    // An output that resolves to resources (the SDK's dependsOn accepts it) rather than pulumi.output([previous]),
+    // which would copy the resource into a plain value.
+    return exists.apply((existing) => (existing ? [previous] : []));
+}
+
+/** What the readiness checks of one cluster share. */
+export interface RolloutContext {
+    name: string;
+    parent: pulumi.Resource;
+    settings: ClusterSettings;
+    region: pulumi.Output<string>;
+    endpoints: pulumi.Output<MemberEndpoint[]>;
+    ca: ClusterCa;
+    client: IssuedCertificate;
+    instanceType: pulumi.Output<string>;
+    /** The caller's AMI, if any: changing it replaces members, so it is part of a member's revision. */
+    explicitAmi: pulumi.Input<string> | undefined;
+    /** The AWS account the provider deploys to: the ssm-mode check refuses to run as another account. */
+    accountId: pulumi.Output<string>;
+}
+
+/**
+ * The provider's credentials as far as the stack configuration names them (aws:profile, aws:assumeRoles or
+ * aws:assumeRole), for the AWS CLI of the ssm-mode check. Credentials of an explicit provider object cannot
+ * be read: the check then uses the environment of `pulumi up` and refuses another account than the stack's.
+ */
+export function stackCredentialEnvironment(config: pulumi.Config = new pulumi.Config("aws")): Record<string, string> {
+    const env: Record<string, string> = {};
+    const profile = config.get("profile");
+    if (profile) {
+        env.AWS_PROFILE = profile;
+    }
+    const roles = config.getObject<{ roleArn?: string }[]>("assumeRoles") ?? [];
+    const role = roles[0]?.roleArn ?? config.getObject<{ roleArn?: string }>("assumeRole")?.roleArn;
+    if (role) {
+        env.ETCD_GATE_ROLE_ARN = role;
+    }
+    return env;
+}
+
+/**
+ * Rolling gate of one member: when this member is replaced or restarted, the next one waits until the
+ * cluster is healthy again. At creation there is nothing to wait for (no quorum exists before every member
+ * does), so its create only records the launch. Undefined when the readiness check is off.
+ */
+export function memberGate(rollout: RolloutContext, i: number, member: Member): command.local.Command | undefined {
+    const { settings } = rollout;
+    if (settings.readinessMode === "none") {
+        return undefined;
+    }
+    return new command.local.Command(
+        `${rollout.name}-member-${i}-rolled`,
+        {
+            create: `echo "etcd member ${member.name} launched"`,
+            update: healthGateScript(),
+            interpreter: ["/bin/bash", "-c"],
+            // Whatever replaces or restarts this member changes this environment, so the gate's update
+            // (the health wait) runs before the next member is touched.
+            environment: pulumi
+                .all([gateEnvironment(rollout, [member.instance.id]), member.userData, rollout.instanceType, rollout.explicitAmi ?? ""])
+                .apply(([env, ud, type, explicitAmi]): Record<string, string> => ({
+                    ...env,
+                    ETCD_GATE_MEMBER: member.name,
+                    ETCD_GATE_MEMBER_REVISION: sha256(JSON.stringify({ userData: sha256(ud), instanceType: type, ami: explicitAmi })),
+                })),
+        },
+        { parent: rollout.parent, dependsOn: [member.attachment] },
+    );
+}
+
+/** The readiness check of the whole cluster, after every member and its gate: `pulumi up` ends when etcd is healthy. */
+export function clusterReadyGate(rollout: RolloutContext, members: Member[], gates: pulumi.Resource[]): command.local.Command | undefined {
+    if (rollout.settings.readinessMode === "none") {
+        return undefined;
+    }
+    const script = healthGateScript();
+    return new command.local.Command(
+        `${rollout.name}-ready`,
+        {
+            create: script,
+            update: script,
+            interpreter: ["/bin/bash", "-c"],
+            environment: gateEnvironment(
+                rollout,
+                members.map((m) => m.instance.id),
+            ),
+        },
+        { parent: rollout.parent, dependsOn: [...members.map((m) => m.attachment), ...gates] },
+    );
+}
+
+/** Environment of the readiness check (scripts/etcd-health-gate.sh). */
+function gateEnvironment(rollout: RolloutContext, instanceIds: pulumi.Input<string>[]): pulumi.Output<Record<string, string>> {
+    const { settings } = rollout;
+    const common = {
+        ETCD_GATE_MODE: settings.readinessMode,
+        ETCD_GATE_TIMEOUT_SECONDS: String(settings.readinessTimeoutSeconds),
+    };
+    if (settings.readinessMode === "ssm") {
+        return pulumi.all([rollout.region, rollout.accountId, pulumi.all(instanceIds)]).apply(([reg, account, ids]): Record<string, string> => ({
+            ...common,
+            ...stackCredentialEnvironment(),
+            AWS_REGION: reg,
+            ETCD_GATE_ACCOUNT_ID: account,
+            ETCD_GATE_INSTANCE_IDS: ids.join(" "),
+        }));
+    }
+    // Direct mode hands the client key to the check: the whole environment is secret.
+    return pulumi.secret(
+        pulumi
+            .all([rollout.endpoints, rollout.ca.certPem, rollout.client.certPem, rollout.client.privateKeyPem])
+            .apply(([ms, caPem, certPem, keyPem]): Record<string, string> => ({
+                ...common,
+                ETCD_GATE_ENDPOINTS: ms.map((m) => clientUrl(m.ip)).join(","),
+                ETCD_GATE_CA_PEM: caPem,
+                ETCD_GATE_CERT_PEM: certPem,
+                ETCD_GATE_KEY_PEM: keyPem,
+            })),
+    );
+}

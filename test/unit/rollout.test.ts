@@ -1,0 +1,147 @@
+// New clusters are created all at once; existing clusters change one member at a time. The program tells
+// them apart by asking AWS for the cluster's tagged network interfaces: these tests give the mocked AWS
+// the resources of a previous run (all of them, some of them, or another cluster's) and judge the graph.
+import * as pulumi from "@pulumi/pulumi";
+import type { EtcdClusterArgs } from "../../components";
+import { criticalPath } from "../../scripts/lib/criticalPath";
+import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/stackMocks";
+
+jest.setTimeout(60_000);
+// The warnings (e.g. about readiness "none") are tested elsewhere.
+pulumi.log.warn = async () => undefined;
+
+const base: EtcdClusterArgs = { vpcId: "vpc-0123abcd", subnetIds: ["subnet-0aaa1111", "subnet-0bbb2222", "subnet-0ccc3333"], version: "3.6.13" };
+const T = {
+    eni: "aws:ec2/networkInterface:NetworkInterface",
+    instance: "aws:ec2/instance:Instance",
+    command: "command:local:Command",
+};
+
+async function run(args: EtcdClusterArgs, existingResources: RecordedResource[] = [], name = "prod", preview = false): Promise<StackMocks> {
+    const mocks = await installStackMocks({ tls: "fake", existingResources }, { preview });
+    const { EtcdCluster } = await import("../../components");
+    const cluster = new EtcdCluster(name, args);
+    if (!preview) {
+        await valueOf(cluster.members);
+    }
+    await settled(mocks);
+    return mocks;
+}
+
+/** Each instance's dependencies on other members' resources, by instance name. */
+const memberOrder = (mocks: StackMocks, size: number) => Array.from({ length: size }, (_, i) => otherMembersBefore(mocks, "prod", i));
+
+/** Names of other members' resources that member i's instance depends on. */
+function otherMembersBefore(mocks: StackMocks, name: string, i: number): string[] {
+    const instance = mocks.get(T.instance, `${name}-member-${i}`);
+    const byUrn = new Map(mocks.resources.map((r) => [r.urn, r]));
+    return instance.dependsOn
+        .map((urn) => byUrn.get(urn))
+        .filter((r): r is RecordedResource => r !== undefined && r.type !== T.eni)
+        .map((r) => r.name)
+        .filter((n) => /-member-\d+/.test(n) && !n.startsWith(`${name}-member-${i}`));
+}
+
+/** Member i+1's instance waits for member i's gate, for every i. */
+function expectChained(mocks: StackMocks, name: string, size: number): void {
+    for (let i = 1; i < size; i++) {
+        expect(otherMembersBefore(mocks, name, i)).toEqual([`${name}-member-${i - 1}-rolled`]);
+        expect(mocks.get(T.instance, `${name}-member-${i}`).dependsOn).toContain(mocks.get(T.command, `${name}-member-${i - 1}-rolled`).urn);
+    }
+}
+
+describe("a new cluster", () => {
+    let mocks: StackMocks;
+    beforeAll(async () => {
+        mocks = await run({ ...base, size: 5 });
+    });
+
+    test("asks AWS for interfaces tagged with the cluster's id, the tag every member interface carries", () => {
+        const lookups = mocks.invokes.filter((i) => i.token === "aws:ec2/getNetworkInterfaces:getNetworkInterfaces");
+        expect(lookups).toHaveLength(1);
+        const [filter] = lookups[0].args.filters;
+        expect(filter.name).toBe("tag:etcd:cluster");
+        const enis = mocks.ofType(T.eni);
+        expect(enis).toHaveLength(5);
+        for (const eni of enis) {
+            expect(eni.inputs.tags["etcd:cluster"]).toBe(filter.values[0]);
+        }
+    });
+
+    test("no member's instance waits for another member: every member is created at once", () => {
+        for (let i = 0; i < 5; i++) {
+            expect(otherMembersBefore(mocks, "prod", i)).toEqual([]);
+        }
+    });
+
+    test("the cluster's readiness check still runs after every member and every member's gate", () => {
+        const ready = mocks.get(T.command, "prod-ready");
+        for (let i = 0; i < 5; i++) {
+            expect(ready.dependsOn).toContain(mocks.get(T.command, `prod-member-${i}-rolled`).urn);
+            expect(ready.dependsOn).toContain(mocks.get("aws:ec2/volumeAttachment:VolumeAttachment", `prod-member-${i}-data`).urn);
+        }
+    });
+});
+
+describe("an existing cluster", () => {
+    let before: StackMocks;
+    beforeAll(async () => {
+        before = await run(base);
+    });
+
+    test("once deployed, members change one at a time behind the previous member's gate", async () => {
+        const mocks = await run(base, before.resources);
+        expectChained(mocks, "prod", 3);
+    });
+
+    test("preview and up decide alike, for a new and for an existing cluster", async () => {
+        for (const existing of [[], before.resources]) {
+            const preview = memberOrder(await run(base, existing, "prod", true), 3);
+            const up = memberOrder(await run(base, existing), 3);
+            expect(preview).toEqual(up);
+            expect(preview[2]).toEqual(existing.length > 0 ? ["prod-member-1-rolled"] : []);
+        }
+    });
+
+    test("a first `pulumi up` that failed after one interface counts as existing", async () => {
+        const mocks = await run(base, [before.get(T.eni, "prod-member-0")]);
+        expectChained(mocks, "prod", 3);
+    });
+
+    test("another cluster's interfaces (another component name) do not count", async () => {
+        const mocks = await run(base, before.resources, "other");
+        for (let i = 0; i < 3; i++) {
+            expect(otherMembersBefore(mocks, "other", i)).toEqual([]);
+        }
+    });
+
+    test("without readiness gates, each member waits for the previous member's volume attachment", async () => {
+        const args: EtcdClusterArgs = { ...base, readiness: { mode: "none" } };
+        const first = await run(args);
+        expect(otherMembersBefore(first, "prod", 1)).toEqual([]);
+        const mocks = await run(args, first.resources);
+        for (let i = 1; i < 3; i++) {
+            expect(otherMembersBefore(mocks, "prod", i)).toEqual([`prod-member-${i - 1}-data`]);
+        }
+    });
+});
+
+describe("critical path, counted on the dependency graph", () => {
+    test("a new cluster's does not grow with its size and is at most 8 resource steps", async () => {
+        const steps: number[] = [];
+        for (const size of [3, 5, 7]) {
+            steps.push(criticalPath((await run({ ...base, size })).resources).steps);
+        }
+        expect(steps[0]).toBeLessThanOrEqual(8);
+        expect(steps).toEqual([steps[0], steps[0], steps[0]]);
+    });
+
+    test("an existing cluster's grows by one member's instance, attachment and gate per member", async () => {
+        const steps: number[] = [];
+        for (const size of [3, 5]) {
+            const first = await run({ ...base, size });
+            steps.push(criticalPath((await run({ ...base, size }, first.resources)).resources).steps);
+        }
+        expect(steps[1] - steps[0]).toBe(2 * 3);
+    });
+});
