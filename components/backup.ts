@@ -2,7 +2,8 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { EtcdBackupArgs, EtcdRestoreArgs } from "./args";
 import { EtcdVersion } from "./releases";
-import { backupIntervalsMinutes, backupMetric, SnapshotTool } from "./render/backup";
+import { createHash } from "crypto";
+import { backupIntervalsMinutes, backupMetric, memberToolFiles, renderToolsInstaller, SnapshotTool } from "./render/backup";
 import { EtcdClusterArgumentError } from "./validation";
 
 /** Backup settings once validated, with defaults filled in. */
@@ -345,4 +346,85 @@ export function backupAgeAlarm(name: string, clusterId: string, backup: Resolved
         },
         { parent },
     );
+}
+
+export interface ClusterBackupArgs {
+    name: string;
+    clusterId: string;
+    backup: ResolvedBackup;
+    restore?: ResolvedRestore;
+    version: EtcdVersion;
+    kmsKeyArn: pulumi.Output<string>;
+    region: pulumi.Output<string>;
+    partition: pulumi.Output<string>;
+    tags: pulumi.Output<Record<string, string>>;
+    parent: pulumi.Resource;
+}
+
+/** What the members of a cluster with backups need from it. */
+export interface ClusterBackup {
+    /** The tools installer in S3 and its SHA-256, which the user-data pins. */
+    memberTools: pulumi.Output<{ url: string; sha256: string; backupTimer: boolean; restore: boolean }>;
+    /** The members' backup policy (JSON). */
+    memberPolicy: pulumi.Output<string>;
+    /** What must exist before a member boots: the bucket's settings and the tools object. */
+    ready: pulumi.Resource[];
+}
+
+/**
+ * The backup side of a cluster: the store, the age alarm, and the members' tools as an S3 object (plain
+ * text, so that a preview shows its changes) pinned by SHA-256 in their user-data.
+ */
+export function clusterBackup(a: ClusterBackupArgs): ClusterBackup {
+    const store = backupStore({ name: a.name, clusterId: a.clusterId, backup: a.backup, kmsKeyArn: a.kmsKeyArn, tags: a.tags, parent: a.parent });
+    backupAgeAlarm(a.name, a.clusterId, a.backup, a.tags, a.parent);
+    const installer = pulumi.all([store.bucket, a.kmsKeyArn, a.region]).apply(([bucket, kmsKeyArn, region]) =>
+        renderToolsInstaller(
+            memberToolFiles({
+                backup: {
+                    clusterId: a.clusterId,
+                    version: a.version.text,
+                    snapshotTool: snapshotTool(a.version),
+                    bucket,
+                    prefix: store.layout.snapshotsPrefix,
+                    kmsKeyArn,
+                    region,
+                    intervalMinutes: a.backup.intervalMinutes,
+                },
+                restore: a.restore && {
+                    bucket: a.restore.bucket,
+                    key: a.restore.key,
+                    region,
+                    snapshotTool: snapshotTool(a.version),
+                    bumpRevision: a.restore.bumpRevision,
+                },
+            }),
+        ),
+    );
+    const tools = new aws.s3.BucketObjectv2(
+        `${a.name}-member-tools`,
+        {
+            bucket: store.bucket,
+            key: store.layout.toolsKey,
+            content: installer,
+            contentType: "text/x-shellscript",
+            serverSideEncryption: "aws:kms",
+            kmsKeyId: a.kmsKeyArn,
+            tags: a.tags,
+        },
+        { parent: a.parent, dependsOn: store.ready },
+    );
+    const memberTools = pulumi.all([store.bucket, installer]).apply(([bucket, text]) => ({
+        url: `s3://${bucket}/${store.layout.toolsKey}`,
+        sha256: createHash("sha256").update(text).digest("hex"),
+        backupTimer: true,
+        restore: a.restore !== undefined,
+    }));
+    const memberPolicy = pulumi.all([a.partition, a.region, store.bucket, a.kmsKeyArn]).apply(([partition, region, bucket, kmsKeyArn]) =>
+        JSON.stringify({
+            Version: "2012-10-17",
+            Statement: memberBackupStatements({ partition, region, bucket, layout: store.layout, clusterId: a.clusterId, kmsKeyArn, restore: a.restore }),
+        }),
+    );
+    return { memberTools, memberPolicy, ready: [...store.ready, tools] };
 }

@@ -149,8 +149,9 @@ export function memberInstanceProfile(
     parameters: { all: aws.ssm.Parameter[]; keys: aws.ssm.Parameter[] } | undefined,
     tags: pulumi.Output<Record<string, string>>,
     parent: pulumi.Resource,
+    backupPolicy?: pulumi.Output<string>,
 ): MemberProfile | undefined {
-    if (!parameters && settings.readinessMode !== "ssm") {
+    if (!parameters && settings.readinessMode !== "ssm" && !backupPolicy) {
         return undefined;
     }
     const opts = { parent };
@@ -178,6 +179,10 @@ export function memberInstanceProfile(
             opts,
         ),
     ];
+    if (backupPolicy) {
+        // Snapshots under its cluster's prefix, the tools object, the backup-age metric (backup.ts).
+        policies.push(new aws.iam.RolePolicy(`${name}-member-${i}-backup`, { role: role.id, policy: backupPolicy }, opts));
+    }
     if (settings.readinessMode === "ssm") {
         policies.push(
             new aws.iam.RolePolicyAttachment(

@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { EtcdClusterArgs } from "./args";
+import { ClusterBackup } from "./backup";
 import { certificateParameter, ClusterIdentity, keyParameter, memberInstanceProfile, memberKeyParameterNames, memberParameterPrefix } from "./identity";
 import { issueCertificate, peerCertificateParams, serverCertificateParams } from "./pki";
 import { ReleaseArch } from "./releases";
@@ -32,6 +33,8 @@ export interface MemberContext {
     ami: pulumi.Output<string>;
     instanceType: pulumi.Output<string>;
     dataVolume: pulumi.Output<ResolvedDataVolume>;
+    /** Backups (and restore): the members' tools, their policy, and what must exist first. */
+    backup?: ClusterBackup;
 }
 
 /** One member's resources that the rollout and the outputs need. */
@@ -139,6 +142,7 @@ export function createMember(
         parameters && { all: allParameters, keys: parameters.keys },
         tags,
         cluster.parent,
+        cluster.backup?.memberPolicy,
     );
 
     const userData = pulumi
@@ -153,8 +157,9 @@ export function createMember(
             peerPem: peer.certPem,
             serverKey: server.privateKeyPem,
             peerKey: peer.privateKeyPem,
+            tools: cluster.backup?.memberTools,
         })
-        .apply(({ members, rel, a, reg, volumeId, caPem, serverPem, peerPem, serverKey, peerKey }) => {
+        .apply(({ members, rel, a, reg, volumeId, caPem, serverPem, peerPem, serverKey, peerKey, tools }) => {
             const text = renderMemberUserData({
                 member: members[i],
                 members,
@@ -171,6 +176,7 @@ export function createMember(
                 region: reg,
                 ssmParameterPrefix: parameters ? prefix : undefined,
                 enableAuth: settings.auth && i === 0 ? { memberNames: cluster.memberNames } : undefined,
+                memberTools: tools,
                 tls: {
                     caCertPem: caPem,
                     serverCertPem: serverPem,
@@ -204,7 +210,7 @@ export function createMember(
             // The fixed interface can belong to one instance only: the old one goes first.
             deleteBeforeReplace: true,
             // The parameters exist and the role holds its policies before the boot script asks for them.
-            dependsOn: withResources(after, [...allParameters, ...(profile ? [profile.profile, ...profile.policies] : [])]),
+            dependsOn: withResources(after, [...allParameters, ...(profile ? [profile.profile, ...profile.policies] : []), ...(cluster.backup?.ready ?? [])]),
         },
     );
     const attachment = new aws.ec2.VolumeAttachment(

@@ -258,13 +258,14 @@ prepare_data_volume() {
 ${
     p.tools
         ? `# The tools installer is pinned by its SHA-256: nothing else is run.
+readonly TOOLS_URL=${shellQuote(p.tools.url)} TOOLS_SHA256=${shellQuote(p.tools.sha256)}
 install_tools() {
-  local work
-  work=$(mktemp -d)
-  retry 6 aws s3 cp --region "$AWS_REGION" --only-show-errors ${shellQuote(p.tools.url)} "$work/tools" || fail "could not download ${p.tools.url}"
-  [[ "$(sha256sum "$work/tools" | cut -d' ' -f1)" == ${shellQuote(p.tools.sha256)} ]] || fail "${p.tools.url} does not match its pinned SHA-256"
-  bash "$work/tools"
-  rm -rf "$work"
+  local f
+  f=$(mktemp)
+  retry 6 aws s3 cp --region "$AWS_REGION" --only-show-errors "$TOOLS_URL" "$f" || fail "could not download $TOOLS_URL"
+  [[ "$(sha256sum "$f" | cut -d' ' -f1)" == "$TOOLS_SHA256" ]] || fail "$TOOLS_URL does not match its pinned SHA-256"
+  bash "$f"
+  rm -f "$f"
 }
 
 `
