@@ -10,7 +10,7 @@ import { Member } from "./member";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
-/** Tag that every resource of a cluster carries, with the cluster's id as its value. */
+/** Tag that every tagged AWS resource of a cluster carries, with the cluster's id as its value. */
 export const clusterTagKey = "etcd:cluster";
 
 /**

@@ -2,7 +2,7 @@
 // component, from mocked runs without cloud credentials: a new cluster of 3, 5 and 7 members, and a change
 // that rolls every member of an existing one. Each figure is the longest dependency chain counted in
 // resource steps, and the wall time with a fixed latency per resource step in the mocks.
-import { newClusterPath, PathFigure, renderPathTable, rollingChangePath } from "./lib/criticalPath";
+import { newClusterPath, PathFigure, renderPathTable, rollingChangePath } from "./lib/plan/criticalPath";
 
 function parseArgs(argv: string[]): { latencyMs: number; sizes: number[] } {
     let latencyMs = 500;

@@ -5,8 +5,8 @@ import { spawnSync } from "child_process";
 import { cpus, release, totalmem } from "os";
 import { readFileSync } from "fs";
 import { join } from "path";
-import { newestMirrored } from "./lib/mirrorLines";
-import { crashMember, down, endpointStates, etcdctl, etcdPid, LocalCluster, startMember, waitHealthy } from "./lib/localCluster";
+import { newestMirrored } from "./lib/mirror/mirrorLines";
+import { crashMember, down, endpointStates, etcdctl, etcdPid, LocalCluster, startMember, waitHealthy } from "./lib/local/localCluster";
 
 const repo = join(__dirname, "..");
 

@@ -2,7 +2,7 @@
 // reports whether they drifted (exit 1).
 import { readFileSync, writeFileSync } from "fs";
 import { join } from "path";
-import { withApiTables } from "./lib/apiDocs";
+import { withApiTables } from "./lib/docs/apiDocs";
 
 const readmePath = join(__dirname, "..", "README.md");
 const readme = readFileSync(readmePath, "utf8");

@@ -1,10 +1,10 @@
 // `npm run local`: boots the example stack's etcd cluster on this machine from its exact user-data, with
 // local stand-ins for AWS only. `npm run local -- --down` stops it and removes its files.
 import { join } from "path";
-import { down, endpointStates, loadCluster, localStateRoot, up, waitHealthy } from "./lib/localCluster";
-import { chooseNetworkIndex, downCommand, networkIndexes, networkPrefix as prefixOf, readNetworkState } from "./lib/localNetwork";
-import { renderLocalPlan } from "./lib/localRender";
-import { findRelease } from "./lib/localRelease";
+import { down, endpointStates, loadCluster, localStateRoot, up, waitHealthy } from "./lib/local/localCluster";
+import { chooseNetworkIndex, downCommand, networkIndexes, networkPrefix as prefixOf, readNetworkState } from "./lib/local/localNetwork";
+import { renderLocalPlan } from "./lib/local/localRender";
+import { findRelease } from "./lib/local/localRelease";
 import { spawnSync } from "child_process";
 
 const usage = `usage: npm run local -- [--size N] [--zones N] [--etcd-version V] [--etcd-dir DIR] [--name NAME] [--network-index K] [--auth] [--json] [--plan-only]

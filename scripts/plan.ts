@@ -2,7 +2,7 @@
 // `--update` rewrites the committed snapshot that CI compares.
 import { writeFileSync } from "fs";
 import { join } from "path";
-import { planExampleStack } from "./lib/plan";
+import { planExampleStack } from "./lib/plan/plan";
 
 export const planSnapshot = join(__dirname, "..", "test", "plan", "example-stack.plan.txt");
 

@@ -2,18 +2,18 @@
 // 3.5 and, when a source has one, a 3.6, each in the upstream tarball layout, from the best source available:
 // the official release checked against the pinned checksum table when its download answers, otherwise the
 // distribution's packages (the machine's own etcd-server, then other suites of its own archive). The choices
-// are made by scripts/lib/releaseSources.ts; this file only runs curl, apt-get and dpkg-deb.
+// are made by scripts/lib/mirror/releaseSources.ts; this file only runs curl, apt-get and dpkg-deb.
 //
 // Options (for a mirror of the official layout, and for tests against a local server): --mirror DIR, and the
 // environment variables ETCD_RELEASE_BASE_URL (replaces https://github.com/etcd-io/etcd/releases/download) and
 // ETCD_RELEASE_CA_FILE (CA bundle for curl). Checksums are always the pinned ones.
-import { spawnSync, SpawnSyncOptions } from "child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join, resolve } from "path";
 import { pinnedVersions } from "../components/releases";
-import { AptSource, distributionArchive, OsRelease, parseDeb822Sources, parseOneLineSources, parseOsRelease, sourceLineForSuite } from "./lib/aptSources";
-import { downloadRelease, mirroredVersions, packDirectory, probeRelease, ReleaseDownload, releaseUrl } from "./lib/localRelease";
+import { AptSource, distributionArchive, parseDeb822Sources, parseOneLineSources, parseOsRelease } from "./lib/mirror/aptSources";
+import { run, SuiteIndex } from "./lib/mirror/aptSuites";
+import { downloadRelease, mirroredVersions, packDirectory, probeRelease, ReleaseDownload, releaseUrl } from "./lib/local/localRelease";
 import {
     describeSource,
     extraSuites,
@@ -26,22 +26,10 @@ import {
     requiredLines,
     SuitePackages,
     upstreamVersion,
-} from "./lib/releaseSources";
+} from "./lib/mirror/releaseSources";
 
 const repo = join(__dirname, "..");
 const log = (message: string) => console.error(`setup: ${message}`);
-
-function run(command: string, args: string[], options: SpawnSyncOptions = {}): { status: number; stdout: string; stderr: string } {
-    const r = spawnSync(command, args, { encoding: "utf8", maxBuffer: 256 * 1024 * 1024, ...options });
-    if (r.error) throw r.error;
-    return { status: r.status ?? -1, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? "") };
-}
-
-function mustRun(command: string, args: string[], options: SpawnSyncOptions = {}): string {
-    const r = run(command, args, options);
-    if (r.status !== 0) throw new Error(`${command} ${args.join(" ")} failed (exit ${r.status}): ${r.stderr.trim()}`);
-    return r.stdout;
-}
 
 /** The machine's apt sources, deb822 and one-line. */
 function machineAptSources(): AptSource[] {
@@ -53,73 +41,6 @@ function machineAptSources(): AptSource[] {
         ...(existsSync("/etc/apt/sources.list") ? parseOneLineSources(read("/etc/apt/sources.list")) : []),
         ...files.filter((f) => f.endsWith(".list")).flatMap((f) => parseOneLineSources(read(join(dir, f)))),
     ];
-}
-
-/** A private apt configuration (own lists and cache under .cache), so the machine's own apt state is untouched. */
-class SuiteIndex {
-    private readonly dir = join(repo, ".cache", "apt-suites");
-    private readonly options = [
-        "-o",
-        `Dir::Etc::SourceList=${join(this.dir, "sources.list")}`,
-        "-o",
-        "Dir::Etc::SourceParts=/dev/null",
-        "-o",
-        `Dir::State::Lists=${join(this.dir, "lists")}`,
-        "-o",
-        `Dir::Cache=${join(this.dir, "cache")}`,
-        "-o",
-        "APT::Get::List-Cleanup=0",
-    ];
-    private readonly suites: string[] = [];
-
-    constructor(
-        private readonly archive: AptSource,
-        private readonly os: OsRelease,
-    ) {
-        mkdirSync(join(this.dir, "lists", "partial"), { recursive: true });
-        mkdirSync(join(this.dir, "cache", "archives", "partial"), { recursive: true });
-    }
-
-    /** Fetches the package lists of `suites`; a suite the mirror lacks comes back without packages. */
-    fetch(suites: string[]): SuitePackages[] {
-        this.suites.push(...suites.filter((s) => !this.suites.includes(s)));
-        writeFileSync(join(this.dir, "sources.list"), this.suites.map((s) => sourceLineForSuite(this.archive, s, this.os)).join("\n") + "\n");
-        log(`fetching the package lists of ${suites.join(", ")} from ${this.archive.uris[0]} (private lists under .cache/apt-suites)`);
-        // A suite missing from the mirror makes apt-get fail after fetching the others: that suite is reported below.
-        const update = run("apt-get", [...this.options, "update", "-qq"]);
-        if (update.status !== 0) log(`apt-get update: ${update.stderr.trim().split("\n").slice(-3).join(" | ")}`);
-        const targets = run("apt-get", [...this.options, "indextargets", "--format", "$(RELEASE) $(FILENAME)", "Created-By: Packages"]).stdout;
-        return suites.map((suite) => {
-            const files = targets
-                .split("\n")
-                .map((l) => l.split(" "))
-                .filter(([release, file]) => release === suite && file && existsSync(file))
-                .map(([, file]) => file);
-            if (!files.length) return { suite };
-            // Only the etcd stanzas matter: filtered here so that a 60 MB index never reaches Node.
-            const packages = files
-                .map((file) =>
-                    mustRun("sh", [
-                        "-c",
-                        `/usr/lib/apt/apt-helper cat-file "$1" | awk 'BEGIN { RS = ""; ORS = "\\n\\n" } /^Package: etcd-(server|client)\\n/'`,
-                        "sh",
-                        file,
-                    ]),
-                )
-                .join("");
-            return { suite, packages };
-        });
-    }
-
-    /** Downloads etcd-server and etcd-client at `packageVersion` and unpacks them; returns the directory holding the binaries. */
-    unpack(packageVersion: string, work: string): string {
-        mustRun("apt-get", [...this.options, "download", "-qq", `etcd-server=${packageVersion}`, `etcd-client=${packageVersion}`], { cwd: work });
-        const root = join(work, "root");
-        for (const deb of readdirSync(work).filter((f) => f.endsWith(".deb"))) {
-            mustRun("dpkg-deb", ["-x", join(work, deb), root]);
-        }
-        return join(root, "usr", "bin");
-    }
 }
 
 /** The machine's own etcd-server package, when installed. */
@@ -185,7 +106,7 @@ function main(): void {
         if (!archive) {
             log(`no ${os.id} ${os.codename} archive found in /etc/apt/sources.list or /etc/apt/sources.list.d/*.sources`);
         } else {
-            index = new SuiteIndex(archive, os);
+            index = new SuiteIndex(archive, os, join(repo, ".cache", "apt-suites"), log);
             const lists: SuitePackages[] = [];
             for (const group of [needNewer ? newer : [], older]) {
                 if (!group.length || (group === older && !needOlder())) continue;

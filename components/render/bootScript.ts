@@ -67,7 +67,8 @@ export function shellQuote(value: string): string {
 
 // Only with SSM delivery: inline keys and certificates need no fetch.
 const ssmFetchFunction = `# fetch_ssm FILE [SHA256]: the member's own parameter $SSM_PREFIX/FILE into $PKI_DIR/FILE (keys decrypted
-# with its own KMS grant); a certificate must match the SHA-256 that user-data names.
+# with its own KMS grant, written 0600 for etcd); a certificate must match the SHA-256 that user-data names
+# and is written 0644, like the certificates that cloud-init writes with inline delivery.
 fetch_ssm() {
   local name=$SSM_PREFIX/$1 path=$PKI_DIR/$1 sum=\${2:-} value
   value=$(retry 8 aws ssm get-parameter --region "$AWS_REGION" --with-decryption --name "$name" \\
@@ -75,7 +76,12 @@ fetch_ssm() {
   if [[ -n "$sum" && "$(printf '%s\\n' "$value" | sha256sum | cut -d' ' -f1)" != "$sum" ]]; then
     fail "SSM parameter $name does not hold the expected value (sha256 $sum)"
   fi
-  install -m 0600 -o etcd -g etcd /dev/null "$path"
+  mkdir -p "$PKI_DIR"
+  if [[ -n "$sum" ]]; then
+    install -m 0644 -o root -g root /dev/null "$path"
+  else
+    install -m 0600 -o etcd -g etcd /dev/null "$path"
+  fi
   printf '%s\\n' "$value" >"$path"
 }
 

@@ -1,6 +1,6 @@
 #!/bin/bash
-# Stand-in for `aws ssm get-parameter` on a local member: serves the member's own SecureString parameters
-# (and nothing else) from /run/local-ssm, one file per parameter named by the SHA-256 of its name.
+# Stand-in for `aws ssm get-parameter` on a local member: serves the member's own parameters, its keys
+# (SecureString) and certificates (String), and nothing else from /run/local-ssm, one file per parameter named by the SHA-256 of its name.
 set -euo pipefail
 
 die() { echo "aws (local stand-in): $*" >&2; exit 255; }

@@ -17,10 +17,10 @@ export interface HttpsFileServer {
 }
 
 const serverSource = `
-const https = require("https"), fs = require("fs"), path = require("path");
+const https = require("https"), http = require("http"), fs = require("fs"), path = require("path");
 const [root, key, cert, host] = process.argv.slice(1);
 const log = [];
-const server = https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, (req, res) => {
+const handler = (req, res) => {
     const url = decodeURIComponent(req.url.split("?")[0]);
     if (url === "/_requests") return res.end(JSON.stringify(log));
     if (url.startsWith("/stall/")) return;
@@ -31,7 +31,8 @@ const server = https.createServer({ key: fs.readFileSync(key), cert: fs.readFile
     res.setHeader("Content-Length", fs.statSync(file).size);
     if (req.method === "HEAD") return res.end();
     fs.createReadStream(file).pipe(res);
-});
+};
+const server = key === "-" ? http.createServer(handler) : https.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, handler);
 server.listen(0, host, () => console.log(server.address().port));
 `;
 
@@ -40,8 +41,8 @@ function openssl(args: string[]): void {
     if (r.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr}`);
 }
 
-/** Serves `root` over HTTPS on `host` (a 127.0.0.x address) with a certificate for that address. */
-export async function startHttpsFileServer(root: string, work: string, host = "127.0.0.77"): Promise<HttpsFileServer> {
+/** Serves `root` over HTTPS on `host` (a 127.0.0.x address) with a certificate for that address, or over plain HTTP. */
+export async function startHttpsFileServer(root: string, work: string, host = "127.0.0.77", plain = false): Promise<HttpsFileServer> {
     const pki = join(work, "pki");
     mkdirSync(pki, { recursive: true });
     const f = (name: string) => join(pki, name);
@@ -95,7 +96,7 @@ export async function startHttpsFileServer(root: string, work: string, host = "1
         f("server.crt"),
     ]);
 
-    const child: ChildProcess = spawn(process.execPath, ["-e", serverSource, root, f("server.key"), f("server.crt"), host], {
+    const child: ChildProcess = spawn(process.execPath, ["-e", serverSource, root, plain ? "-" : f("server.key"), f("server.crt"), host], {
         stdio: ["ignore", "pipe", "pipe"],
     });
     const port = await new Promise<number>((resolve, reject) => {
@@ -104,7 +105,7 @@ export async function startHttpsFileServer(root: string, work: string, host = "1
         child.stdout!.once("data", (d) => resolve(Number(String(d).trim())));
         child.once("exit", (code) => reject(new Error(`HTTPS file server exited (${code}): ${stderr}`)));
     });
-    const baseUrl = `https://${host}:${port}`;
+    const baseUrl = `${plain ? "http" : "https"}://${host}:${port}`;
     return {
         baseUrl,
         caFile: f("ca.crt"),

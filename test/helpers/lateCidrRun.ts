@@ -2,7 +2,7 @@
 // its resource's registration as an unhandled rejection (what fails `pulumi up`), which a test process
 // cannot observe. Prints {"rejections": [...], "rules": [...]} as JSON.
 import * as pulumi from "@pulumi/pulumi";
-import { installStackMocks, settled, valueOf } from "../../scripts/lib/stackMocks";
+import { installStackMocks, settled, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 const rejections: string[] = [];
 process.on("unhandledRejection", (e) => rejections.push(String(e instanceof Error ? e.message : e)));

@@ -1,8 +1,8 @@
 import { spawnSync } from "child_process";
 import { join } from "path";
-import { LocalCluster } from "../../scripts/lib/localCluster";
-import { LocalPlan } from "../../scripts/lib/localRender";
-import { LocalRelease } from "../../scripts/lib/localRelease";
+import { LocalCluster } from "../../scripts/lib/local/localCluster";
+import { LocalPlan } from "../../scripts/lib/local/localRender";
+import { LocalRelease } from "../../scripts/lib/local/localRelease";
 
 const repo = join(__dirname, "..", "..");
 

@@ -66,11 +66,12 @@ export function outsideReferences(root: string, file: string, text: string, host
         for (const m of line.matchAll(/dirname "\$(?:0|\{BASH_SOURCE\[0\]\})"\)((?:\/\.\.)+)/g)) {
             if (!staysInside(`.${m[1]}`)) report(`the script's directory${m[1]} leaves the repository`);
         }
-        // 4. An absolute path into a directory of this host other than the system ones and the repository (a
-        //    home, a work area, a sibling checkout). Key and parameter names such as /etcd/... are not on the host.
+        // 4. An absolute path beside the repository, or into a directory of this host other than the system ones
+        //    (a home, a work area). Key and parameter names such as /etcd/... are not on the host.
         for (const m of line.matchAll(/(?<![\w.:/$}>\\-])\/([A-Za-z][\w.-]*)\/[\w./-]*/g)) {
             const top = `/${m[1]}`;
-            if (!systemRoots.has(m[1]) && !inside(root, m[0]) && hostHasDirectory(top)) {
+            const besideRepository = m[0].startsWith(`${dirname(root)}/`) && !inside(root, m[0]);
+            if (besideRepository || (!systemRoots.has(m[1]) && !inside(root, m[0]) && hostHasDirectory(top))) {
                 report(`absolute path ${m[0]} is outside the repository`);
             }
         }

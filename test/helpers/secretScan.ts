@@ -1,4 +1,4 @@
-import { RecordedResource } from "../../scripts/lib/stackMocks";
+import { RecordedResource } from "../../scripts/lib/mocks/stackMocks";
 
 const privateKeyPem = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 

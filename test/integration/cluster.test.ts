@@ -20,9 +20,9 @@ import {
     startMember,
     waitHealthy,
     waitUntil,
-} from "../../scripts/lib/localCluster";
-import { certRequest, generatePrivateKey, locallySignedCert, selfSignedCert } from "../../scripts/lib/realTls";
-import { newestMirrored } from "../../scripts/lib/mirrorLines";
+} from "../../scripts/lib/local/localCluster";
+import { certRequest, generatePrivateKey, locallySignedCert, selfSignedCert } from "../../scripts/lib/mocks/realTls";
+import { newestMirrored } from "../../scripts/lib/mirror/mirrorLines";
 import { bootLocalCluster } from "../helpers/localClusters";
 import { requireRoot, requireTool, run } from "../helpers/tools";
 

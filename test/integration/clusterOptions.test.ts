@@ -4,9 +4,9 @@ import { execFileSync } from "child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { down, etcdctl, inMember, LocalCluster, loadCluster, up, waitUntil } from "../../scripts/lib/localCluster";
+import { down, etcdctl, inMember, LocalCluster, loadCluster, up, waitUntil } from "../../scripts/lib/local/localCluster";
 import { parseVersion, versionFeatures } from "../../components/releases";
-import { newestMirrored } from "../../scripts/lib/mirrorLines";
+import { newestMirrored } from "../../scripts/lib/mirror/mirrorLines";
 import { bootLocalCluster, renderLocalCluster } from "../helpers/localClusters";
 import { requireRoot } from "../helpers/tools";
 

@@ -3,7 +3,7 @@
 // namespace of its own (the host's interfaces are never touched), through npm as a user types it.
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "fs";
 import { join } from "path";
-import { localStateRoot } from "../../scripts/lib/localCluster";
+import { localStateRoot } from "../../scripts/lib/local/localCluster";
 import { requireRoot, run } from "../helpers/tools";
 
 jest.setTimeout(120_000);
@@ -71,6 +71,11 @@ test("with only --name, a free range is chosen; `npm run -s local -- --plan-only
     const printed = JSON.parse(r.stdout);
     expect(printed.networkPrefix).toBe("10.213.2");
     expect(printed.plan.members.map((m: { ip: string }) => m.ip)).toEqual(["10.213.2.10"]);
+    // The member's own parameters as its SSM stand-in serves them: keys (SecureString) and certificates (String).
+    const parameters = Object.entries(printed.plan.members[0].parameters as Record<string, unknown>);
+    expect(parameters.map(([name, value]) => [name.split("/").pop(), typeof value]).sort()).toEqual(
+        ["ca.crt", "peer.crt", "peer.key", "server.crt", "server.key"].map((file) => [file, "string"]),
+    );
 });
 
 test("an argument the component refuses is reported as the flag that was typed", () => {

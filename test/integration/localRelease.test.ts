@@ -8,7 +8,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from "os";
 import { dirname, join } from "path";
 import { pinnedChecksum, pinnedVersions } from "../../components/releases";
-import { findRelease, probeRelease } from "../../scripts/lib/localRelease";
+import { findRelease, probeRelease } from "../../scripts/lib/local/localRelease";
 import { HttpsFileServer, startHttpsFileServer } from "../helpers/httpsFileServer";
 import { requireTool, run } from "../helpers/tools";
 
@@ -123,7 +123,7 @@ describe("download from a release server in the upstream layout (HTTPS on loopba
             reachable: true,
             detail: `${server.baseUrl}/v${version}/${tarballName(version)}`,
         });
-        expect(probeRelease("3.5.99", { baseUrl: server.baseUrl, caFile: server.caFile }).detail).toMatch(/error: 404/);
+        expect(probeRelease("3.5.99", { baseUrl: server.baseUrl, caFile: server.caFile }).detail).toMatch(/: HTTP 404$/);
         const start = Date.now();
         const stalled = probeRelease(version, { baseUrl: `${server.baseUrl}/stall`, caFile: server.caFile }, 2);
         expect(stalled.reachable).toBe(false);

@@ -8,7 +8,7 @@ import { defaultVersion } from "../../components/releases";
 import { renderMemberUserData } from "../../components/render/memberUserData";
 import { memberPaths } from "../../components/render/paths";
 import { renderSystemdUnit } from "../../components/render/systemdUnit";
-import { newestMirrored } from "../../scripts/lib/mirrorLines";
+import { newestMirrored } from "../../scripts/lib/mirror/mirrorLines";
 import { fakeKeyPem, memberParams } from "../helpers/memberParams";
 import { requireRoot, requireTool, run } from "../helpers/tools";
 

@@ -1,6 +1,6 @@
 // Setup reads the archive from the machine's own apt sources (deb822 and one-line, Debian and Ubuntu layouts)
 // and changes only the suite. Host names here are placeholders.
-import { distributionArchive, parseDeb822Sources, parseOneLineSources, parseOsRelease, sourceLineForSuite } from "../../scripts/lib/aptSources";
+import { distributionArchive, parseDeb822Sources, parseOneLineSources, parseOsRelease, sourceLineForSuite } from "../../scripts/lib/mirror/aptSources";
 
 const debian = { id: "debian", codename: "bookworm" };
 const ubuntuNoble = { id: "ubuntu", codename: "noble" };

@@ -9,7 +9,7 @@ import { join } from "path";
 import type { EtcdClusterArgs } from "../../components";
 import { isWorldOpen, parseCidr } from "../../components/cidr";
 import { checkCidr, resolveSettings } from "../../components/validation";
-import { installStackMocks, settled, StackMocks, valueOf } from "../../scripts/lib/stackMocks";
+import { installStackMocks, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(60_000);
 

@@ -16,7 +16,7 @@ import { peerCertificateParams } from "../../components/pki";
 import { parseVersion, pinnedVersions } from "../../components/releases";
 import { renderMemberUserData } from "../../components/render/memberUserData";
 import { memberPaths } from "../../components/render/paths";
-import { installStackMocks, settled, StackMocks, valueOf } from "../../scripts/lib/stackMocks";
+import { installStackMocks, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 import { CheckId, checkIds, CisExpectations, failedChecks, flagsOf, memberFromUserData, RenderedMember, withVariable } from "../helpers/cis";
 import { fakeCertPem, fakeKeyPem, memberParams } from "../helpers/memberParams";
 

@@ -7,7 +7,7 @@ import { tmpdir } from "os";
 import { join } from "path";
 import { parse } from "yaml";
 import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
-import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/stackMocks";
+import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 import { findPrivateKeyLeaks } from "../helpers/secretScan";
 
 jest.setTimeout(60_000);

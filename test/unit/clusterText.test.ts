@@ -6,7 +6,7 @@ import { tmpdir } from "os";
 import { join } from "path";
 import { parse } from "yaml";
 import type { EtcdClusterArgs } from "../../components";
-import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/stackMocks";
+import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(60_000);
 

@@ -3,7 +3,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { chooseNetworkIndex, downCommand, NetworkState, parseIpAddr, parseIpRoute, rangeHolders, savedClusters } from "../../scripts/lib/localNetwork";
+import { chooseNetworkIndex, downCommand, NetworkState, parseIpAddr, parseIpRoute, rangeHolders, savedClusters } from "../../scripts/lib/local/localNetwork";
 
 // Shapes as `ip -j -4 addr show` and `ip -j -4 route show` print them (iproute2 6.1).
 const ipAddr = JSON.stringify([

@@ -2,7 +2,7 @@
 import { execFile } from "child_process";
 import { createServer } from "http";
 import { AddressInfo } from "net";
-import { curlFailure } from "../../scripts/lib/localRelease";
+import { curlFailure } from "../../scripts/lib/local/localRelease";
 
 test("curl's repeated error lines are reported once, with the number of attempts", () => {
     const fourTimes = "curl: (22) The requested URL returned error: 503\n".repeat(4);

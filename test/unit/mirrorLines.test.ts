@@ -2,7 +2,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { newestMirrored } from "../../scripts/lib/mirrorLines";
+import { newestMirrored } from "../../scripts/lib/mirror/mirrorLines";
 
 let mirror: string;
 beforeEach(() => {

@@ -8,7 +8,7 @@ import { tmpdir } from "os";
 import { join } from "path";
 import { parse } from "yaml";
 import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
-import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/stackMocks";
+import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(120_000);
 
@@ -16,6 +16,8 @@ const subnets = ["subnet-0aaa1111", "subnet-0bbb2222", "subnet-0ccc3333"];
 const base: EtcdClusterArgs = { vpcId: "vpc-0123abcd", subnetIds: subnets };
 const callerKms = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 const mirrorSha = "ab".repeat(32);
+// What the mocked DescribeKey answers for alias/etcd-data in the test account and region.
+const aliasKeyArn = "arn:aws:kms:eu-west-1:123456789012:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
 
 const T = {
     eni: "aws:ec2/networkInterface:NetworkInterface",
@@ -238,9 +240,14 @@ describe("release options", () => {
             expect(instance.inputs.ami).toBe("ami-0123456789abcdef0");
             expect(instance.ignoreChanges).toEqual([]);
         }
+        // Without it, the image comes from the per-architecture holder, which records the image at its creation
+        // and ignores newer ones; the instance itself ignores nothing, so an architecture switch gets its image.
+        const holder = one(T.command, "plain-image-x86_64");
+        expect(holder.ignoreChanges).toEqual(["create"]);
+        expect(holder.outputs.stdout).toBe("ami-0a1b2c3d4e5f60718");
         for (const instance of of("plain", T.instance)) {
             expect(instance.inputs.ami).toBe("ami-0a1b2c3d4e5f60718");
-            expect(instance.ignoreChanges).toEqual(["ami"]);
+            expect(instance.ignoreChanges).toEqual([]);
         }
     });
 });
@@ -261,21 +268,32 @@ describe("storage and keys", () => {
 
     test("dataVolume io2 with its own key: type, size, IOPS, no throughput; the key encrypts data and root volumes", () => {
         for (const v of of("io2", T.volume)) {
-            expect(v.inputs).toMatchObject({ type: "io2", size: 100, iops: 8000, kmsKeyId: "alias/etcd-data", encrypted: true });
+            // The alias is resolved to the key ARN that EBS reads back (an alias would replace the volume on every run).
+            expect(v.inputs).toMatchObject({ type: "io2", size: 100, iops: 8000, kmsKeyId: aliasKeyArn, encrypted: true });
             expect(v.inputs.throughput).toBeUndefined();
         }
         for (const instance of of("io2", T.instance)) {
-            expect(instance.inputs.rootBlockDevice).toMatchObject({ encrypted: true, kmsKeyId: "alias/etcd-data" });
+            expect(instance.inputs.rootBlockDevice).toMatchObject({ encrypted: true, kmsKeyId: aliasKeyArn });
         }
         // The key parameters stay under the cluster's key.
         const kms = one(T.kms, "io2-kms").outputs.arn;
-        expect(of("io2", T.parameter).every((p) => p.inputs.keyId === kms)).toBe(true);
+        const secure = of("io2", T.parameter).filter((p) => p.inputs.type === "SecureString");
+        expect(secure).toHaveLength(6);
+        expect(secure.every((p) => p.inputs.keyId === kms)).toBe(true);
     });
 
     test("kmsKeyArn: no key is created; the caller's key encrypts parameters, data and root volumes, and the decrypt grant names it", () => {
         expect(of("callerkms", T.kms)).toEqual([]);
-        expect(of("callerkms", T.parameter)).toHaveLength(6);
-        for (const p of of("callerkms", T.parameter)) expect(p.inputs.keyId).toBe(callerKms);
+        // Per member: server and peer keys, and the CA, server and peer certificates.
+        expect(of("callerkms", T.parameter)).toHaveLength(15);
+        for (const p of of("callerkms", T.parameter)) {
+            // Keys are SecureStrings under the caller's key; certificates are public, plain Strings.
+            if (p.name.endsWith("-key")) expect(p.inputs).toMatchObject({ type: "SecureString", keyId: callerKms });
+            else {
+                expect(p.inputs.type).toBe("String");
+                expect(p.inputs.keyId).toBeUndefined();
+            }
+        }
         for (const v of of("callerkms", T.volume)) expect(v.inputs.kmsKeyId).toBe(callerKms);
         for (const i of of("callerkms", T.instance)) expect(i.inputs.rootBlockDevice.kmsKeyId).toBe(callerKms);
         for (const policy of of("callerkms", T.policy)) {
@@ -322,7 +340,18 @@ describe("identity and access", () => {
     });
 
     test("inline keys with ssm readiness: a role with the SSM agent policy only; inline keys with direct readiness: no role at all", () => {
-        expect(of("inline", T.policy)).toEqual([]);
+        // The SSM agent policy allows reading every parameter: an explicit deny takes that back.
+        for (const policy of of("inline", T.policy)) {
+            expect(JSON.parse(policy.inputs.policy).Statement).toEqual([
+                {
+                    Sid: "NoParameters",
+                    Effect: "Deny",
+                    Action: ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"],
+                    Resource: "*",
+                },
+            ]);
+        }
+        expect(of("inline", T.policy)).toHaveLength(3);
         expect(of("inline", T.managed).map((a) => a.inputs.policyArn)).toEqual([managedSsm, managedSsm, managedSsm]);
         expect(of("inline", T.instance).every((i) => typeof i.inputs.iamInstanceProfile === "string")).toBe(true);
         expect(of("inlinedirect", T.role)).toEqual([]);
@@ -332,9 +361,9 @@ describe("identity and access", () => {
 
     test("keyDelivery ssm: the boot script fetches the member's own parameters; inline: the keys are files in user-data, no parameters", () => {
         const script = bootScript("plain", 1);
-        expect(script).toContain("/etcd/");
-        expect(script).toContain("/plain-1/server.key");
-        expect(script).toContain("/plain-1/peer.key");
+        expect(script).toMatch(/readonly SSM_PREFIX='\/etcd\/plain-[0-9a-f]{8}\/plain-1'/);
+        expect(script).toContain("server.key");
+        expect(script).toContain("peer.key");
         expect(memberFiles("plain", 1)["/etc/etcd/pki/server.key"]).toBeUndefined();
         expect(of("inline", T.parameter)).toEqual([]);
         const files = memberFiles("inline", 1);
@@ -403,7 +432,9 @@ describe("TLS options", () => {
             expect(cert.inputs.caPrivateKeyPem).toBe(callerCa.privateKeyPem);
         }
         expect(await valueOf(clusters.ownca.caCertPem)).toBe(callerCa.certPem);
-        expect(memberFiles("ownca", 2)["/etc/etcd/pki/ca.crt"]).toBe(callerCa.certPem);
+        // The CA certificate reaches the member by its own parameter.
+        const caParameter = one(T.parameter, "ownca-member-2-ca-cert");
+        expect(caParameter.inputs.insecureValue).toBe(callerCa.certPem);
     });
 });
 
@@ -466,8 +497,13 @@ describe("readiness", () => {
     });
 
     test("none: no gates, and instances depend only on their own profile and keys (no rolling order)", () => {
-        expect(of("nogate", T.command)).toEqual([]);
-        const gateUrns = new Set(mocks.ofType(T.command).map((c) => c.urn));
+        expect(of("nogate", T.command).map((c) => c.name)).toEqual(["nogate-image-x86_64", "nogate-image-arm64"]);
+        const gateUrns = new Set(
+            mocks
+                .ofType(T.command)
+                .filter((c) => !/-image-(x86_64|arm64)$/.test(c.name))
+                .map((c) => c.urn),
+        );
         for (const instance of of("nogate", T.instance)) {
             expect(instance.dependsOn.filter((d) => gateUrns.has(d))).toEqual([]);
         }

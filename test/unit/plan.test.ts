@@ -1,8 +1,8 @@
 // The committed plan of the example stack: a change to what gets built shows up in a pull request's diff.
 import { readFileSync } from "fs";
 import { join } from "path";
-import { planExampleStack, redact, redacted } from "../../scripts/lib/plan";
-import { RecordedResource } from "../../scripts/lib/stackMocks";
+import { planExampleStack, redact, redacted } from "../../scripts/lib/plan/plan";
+import { RecordedResource } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(60_000);
 

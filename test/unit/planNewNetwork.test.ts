@@ -2,7 +2,7 @@
 // (the committed snapshot shows the component in an existing network, without it).
 import { readFileSync } from "fs";
 import { join } from "path";
-import { planExampleStack } from "../../scripts/lib/plan";
+import { planExampleStack } from "../../scripts/lib/plan/plan";
 
 jest.setTimeout(60_000);
 

@@ -44,7 +44,15 @@ test("the AWS section lists every setting the example stack reads, and the steps
     for (const key of keys) expect([key, aws.includes(`| \`${key}\``) || aws.includes(`\`${key}\` |`) || aws.includes(`, \`${key}\``)]).toEqual([key, true]);
     // In this order, each after the one before.
     let at = 0;
-    for (const step of ["pulumi login", "pulumi stack init", "pulumi up", "aws ssm start-session", "pulumi destroy", "pulumi stack rm"]) {
+    for (const step of [
+        "pulumi login",
+        "pulumi stack init",
+        "pulumi up",
+        "aws ssm start-session",
+        "pulumi state unprotect",
+        "pulumi destroy",
+        "pulumi stack rm",
+    ]) {
         at = aws.indexOf(step, at);
         expect([step, at > -1]).toEqual([step, true]);
     }

@@ -1,7 +1,7 @@
 // Which releases setup mirrors and from where, decided from package lists as Debian and Ubuntu serve them, the
 // pinned checksum table and what the mirror holds: no network, no version named in the code under test.
 import { pinnedVersions } from "../../components/releases";
-import { describeSource, MirrorPlanInput, packagedReleases, parsePackageIndex, planMirror, upstreamVersion } from "../../scripts/lib/releaseSources";
+import { describeSource, MirrorPlanInput, packagedReleases, parsePackageIndex, planMirror, upstreamVersion } from "../../scripts/lib/mirror/releaseSources";
 
 /** A Packages stanza as the archives serve it (fields trimmed to a realistic few). */
 const stanza = (name: string, version: string, extra = "") =>

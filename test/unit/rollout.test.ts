@@ -3,8 +3,8 @@
 // the resources of a previous run (all of them, some of them, or another cluster's) and judge the graph.
 import * as pulumi from "@pulumi/pulumi";
 import type { EtcdClusterArgs } from "../../components";
-import { criticalPath } from "../../scripts/lib/criticalPath";
-import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/stackMocks";
+import { criticalPath } from "../../scripts/lib/plan/criticalPath";
+import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(60_000);
 // The warnings (e.g. about readiness "none") are tested elsewhere.

@@ -7,7 +7,7 @@ import { backupLayout } from "../../components/backup";
 import { officialReleaseUrl } from "../../components/releases";
 import { userDataBound, userDataBudgetBytes, userDataReserveBytes } from "../../components/userDataBound";
 import { limits, resolveSettings } from "../../components/validation";
-import { installStackMocks, settled, StackMocks, valueOf } from "../../scripts/lib/stackMocks";
+import { installStackMocks, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(120_000);
 

@@ -9,7 +9,7 @@ import { dirname, join } from "path";
 import { parse } from "yaml";
 import { LocalPlan } from "./localRender";
 
-const repoRoot = join(__dirname, "..", "..");
+const repoRoot = join(__dirname, "..", "..", "..");
 export const localStateRoot = join(repoRoot, ".cache", "local");
 const sandboxScript = join(repoRoot, "scripts", "local", "member-sandbox.sh");
 

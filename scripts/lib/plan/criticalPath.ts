@@ -2,9 +2,9 @@
 // dependencies the engine must run one after the other. Measured two ways from mocked runs of the
 // component: counted on the recorded dependency graph, and timed with a fixed latency per resource in the
 // mocks (which also checks that the SDK schedules registrations as the graph says).
-import type { EtcdClusterArgs } from "../../components";
+import type { EtcdClusterArgs } from "../../../components";
 import { diffRuns, ResourceChange } from "./planDiff";
-import { installStackMocks, RecordedResource, settled, StackMockOptions, valueOf } from "./stackMocks";
+import { installStackMocks, RecordedResource, settled, StackMockOptions, valueOf } from "../mocks/stackMocks";
 
 /** Steps a resource costs on the path: 1 for a resource to create, 0 for a component or an unchanged resource. */
 export type StepCost = (r: RecordedResource) => number;
@@ -54,7 +54,7 @@ interface Run {
 /** One mocked run of a cluster named "etcd" with these arguments. */
 async function runCluster(args: EtcdClusterArgs, options: StackMockOptions): Promise<Run> {
     const mocks = await installStackMocks({ tls: "fake", ...options });
-    const { EtcdCluster } = await import("../../components");
+    const { EtcdCluster } = await import("../../../components");
     const cluster = new EtcdCluster("etcd", args);
     await valueOf(cluster.members);
     await settled(mocks);

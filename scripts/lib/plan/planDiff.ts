@@ -1,7 +1,7 @@
 // What an edit does to existing resources, judged like the engine would from two recorded runs: which
 // inputs changed against what AWS reads back, whether the provider replaces the resource for them (its
 // "force new" properties), and whether the engine refuses it (protected resources).
-import { RecordedResource } from "./stackMocks";
+import { RecordedResource } from "../mocks/stackMocks";
 
 // Properties whose change replaces the resource, per type (from the AWS and TLS providers' schemas:
 // "forces replacement"). A path "a.b" means input a's field b; "*" means every input.

@@ -2,7 +2,7 @@
 // resource with the inputs that matter, and every secret shown as [secret].
 import { createHash } from "crypto";
 import { join } from "path";
-import { installStackMocks, RecordedResource, settled, valueOf } from "./stackMocks";
+import { installStackMocks, RecordedResource, settled, valueOf } from "../mocks/stackMocks";
 
 const privateKeyPem = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 export const redacted = "[secret]";
@@ -155,7 +155,7 @@ export async function planExampleStack(config: Record<string, string> = {}, o: {
     pulumi.log.warn = async () => undefined;
     try {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const stack = require(join(__dirname, "..", "..", "index"));
+        const stack = require(join(__dirname, "..", "..", "..", "index"));
         const outputs: Record<string, unknown> = {};
         for (const [name, value] of Object.entries(stack)) {
             outputs[name] = (await pulumi.isSecret(value as any)) ? redacted : await valueOf(value as any);

@@ -3,7 +3,7 @@
 // and the readiness gate command. Certificates and keys are real (openssl), produced by the component's own
 // @pulumi/tls resource graph.
 import { join } from "path";
-import { installStackMocks, MockSubnet, settled, StackMocks, valueOf } from "./stackMocks";
+import { installStackMocks, MockSubnet, settled, StackMocks, valueOf } from "../mocks/stackMocks";
 
 export interface LocalRenderOptions {
     size: number;
@@ -26,7 +26,7 @@ export interface LocalMemberPlan {
     subnetId: string;
     volumeId: string;
     userData: string;
-    /** SSM parameter name -> value (the member's own private keys). */
+    /** SSM parameter name -> value (the member's own keys and certificates). */
     parameters: Record<string, string>;
 }
 
@@ -84,7 +84,7 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
     };
     try {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const stack = require(join(__dirname, "..", "..", "index"));
+        const stack = require(join(__dirname, "..", "..", "..", "index"));
         const [clientEndpoints, members, caCertPem, clientCertPem, clientKeyPem, etcdctlCommand, faultTolerance] = await Promise.all([
             valueOf<string[]>(stack.clientEndpoints),
             valueOf<{ name: string; privateIp: string; availabilityZone: string; subnetId: string }[]>(stack.members),
@@ -126,7 +126,9 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
                     volumeId: attachment.inputs.volumeId,
                     userData: instance.inputs.userData,
                     parameters: Object.fromEntries(
-                        parameters.filter((p) => String(p.inputs.name).includes(`/${m.name}/`)).map((p) => [p.inputs.name, p.inputs.value]),
+                        parameters
+                            .filter((p) => String(p.inputs.name).includes(`/${m.name}/`))
+                            .map((p) => [p.inputs.name, p.inputs.value ?? p.inputs.insecureValue]),
                     ),
                 };
             }),

@@ -6,7 +6,7 @@ import { createHash } from "crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, copyFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { defaultVersion, officialReleaseUrl, pinnedChecksum } from "../../components/releases";
+import { defaultVersion, officialReleaseUrl, pinnedChecksum } from "../../../components/releases";
 
 export interface LocalRelease {
     version: string;
@@ -101,7 +101,9 @@ export const releaseUrl = (version: string, baseUrl?: string) =>
 
 /**
  * Whether the release download answers within a few seconds (a HEAD request; redirects followed). Offline
- * machines often drop packets rather than refuse them: the short timeouts keep setup's fallback quick.
+ * machines often drop packets rather than refuse them: the short timeouts keep setup's fallback quick. A
+ * download host that refuses HEAD after the redirect (403, 405) still counts: it answered, and GET is what
+ * the download uses.
  */
 export function probeRelease(version: string, source: ReleaseDownload = {}, timeoutSeconds = 5): { reachable: boolean; detail: string } {
     const url = releaseUrl(version, source.baseUrl);
@@ -109,7 +111,6 @@ export function probeRelease(version: string, source: ReleaseDownload = {}, time
         "curl",
         [
             "--head",
-            "--fail",
             "--silent",
             "--show-error",
             "--location",
@@ -120,11 +121,18 @@ export function probeRelease(version: string, source: ReleaseDownload = {}, time
             ...(source.caFile ? ["--cacert", source.caFile] : []),
             "--output",
             "/dev/null",
+            "--write-out",
+            "%{http_code} %{num_redirects}",
             url,
         ],
         { encoding: "utf8" },
     );
-    return r.status === 0 ? { reachable: true, detail: url } : { reachable: false, detail: `${url}: ${(r.stderr ?? "").trim() || `curl exit ${r.status}`}` };
+    if (r.status !== 0) {
+        return { reachable: false, detail: `${url}: ${(r.stderr ?? "").trim() || `curl exit ${r.status}`}` };
+    }
+    const [code, redirects] = (r.stdout ?? "").trim().split(" ").map(Number);
+    const reachable = (code >= 200 && code < 400) || ([403, 405].includes(code) && redirects > 0);
+    return reachable ? { reachable, detail: url } : { reachable, detail: `${url}: HTTP ${code}` };
 }
 
 /** The file's SHA-256 compared with the expected one; a mismatch names both. */
