@@ -7,7 +7,7 @@ import { parse } from "yaml";
 import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
 import { resolveBackup, resolveRestore } from "../../components/backup";
 import { parseVersion } from "../../components/releases";
-import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/stackMocks";
+import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(120_000);
 
