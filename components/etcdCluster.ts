@@ -152,6 +152,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
             instanceType,
             dataVolume,
             backup: clusterBackups,
+            // A restored cluster must not share the token of the cluster its snapshot came from.
+            clusterToken: restoredClusterToken(clusterId, args.restore?.from),
         };
         const rollout: RolloutContext = {
             name,
@@ -230,6 +232,11 @@ export class EtcdCluster extends pulumi.ComponentResource {
         });
         return pulumi.all([arch, held[0][1], held[1][1]]).apply(([a, amd64, arm64]) => (a === "arm64" ? arm64 : amd64).trim());
     }
+}
+
+/** The cluster token of a cluster restored from `from`: the cluster id and a digest of the snapshot's URL. */
+export function restoredClusterToken(clusterId: string, from: string | undefined): string | undefined {
+    return from === undefined ? undefined : `${clusterId}-r${sha256(from).slice(0, 8)}`;
 }
 
 /** Refuses, before anything exists, arguments whose user-data could exceed EC2's 16 KB (userDataBound.ts). */

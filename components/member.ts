@@ -33,6 +33,8 @@ export interface MemberContext {
     ami: pulumi.Output<string>;
     instanceType: pulumi.Output<string>;
     dataVolume: pulumi.Output<ResolvedDataVolume>;
+    /** The etcd cluster token when it is not the cluster id: a restored cluster gets a new one. */
+    clusterToken?: string;
     /** Backups (and restore): the members' tools, their policy, and what must exist first. */
     backup?: ClusterBackup;
 }
@@ -163,7 +165,7 @@ export function createMember(
             const text = renderMemberUserData({
                 member: members[i],
                 members,
-                clusterToken: clusterId,
+                clusterToken: cluster.clusterToken ?? clusterId,
                 version: settings.version.text,
                 features: settings.features,
                 arch: a,

@@ -77,7 +77,7 @@ export function userDataBound(p: UserDataBoundParams): UserDataBound {
             const params: MemberUserDataParams = {
                 member,
                 members,
-                clusterToken: p.clusterId,
+                clusterToken: p.backupTools?.restore ? `${p.clusterId}-r00000000` : p.clusterId,
                 version: s.version.text,
                 features: s.features,
                 arch,

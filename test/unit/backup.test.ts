@@ -327,6 +327,10 @@ describe("tools and user-data", () => {
         expect(old).not.toContain("--bump-revision");
         expect(warnings.some((w) => w.startsWith("restore with etcd 3.4.23: revisions are not bumped"))).toBe(true);
         expect(bootScript("plain")).not.toContain("etcd-restore");
+        // A new cluster token: the restored cluster never shares one with the cluster the snapshot came from.
+        const env = (cluster: string) => parse(userData(cluster)).write_files.find((f: { path: string }) => f.path === "/etc/etcd/etcd.env").content as string;
+        expect(env("restored")).toMatch(new RegExp(`\nETCD_INITIAL_CLUSTER_TOKEN=${clusterIdOf("restored")}-r[0-9a-f]{8}\n`));
+        expect(env("plain")).toContain(`\nETCD_INITIAL_CLUSTER_TOKEN=${clusterIdOf("plain")}\n`);
     });
 });
 
