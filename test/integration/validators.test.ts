@@ -93,6 +93,7 @@ describe("shellcheck", () => {
     test.each([
         "scripts/etcd-health-gate.sh",
         "scripts/install-test-deps.sh",
+        "test/helpers/overlay-root.sh",
         "scripts/run-tests.sh",
         "scripts/generate-release-table.sh",
         "scripts/local/member-sandbox.sh",
