@@ -143,7 +143,9 @@ describe("tools installer and user-data", () => {
         expect(main.indexOf("install_tools")).toBeLessThan(main.indexOf("prepare_data_volume"));
         expect(main.indexOf("prepare_data_volume")).toBeLessThan(main.indexOf(backupPaths.restoreScript));
         expect(main.indexOf(backupPaths.restoreScript)).toBeLessThan(main.indexOf("start_etcd"));
-        expect(boot).toContain(`[[ "$(sha256sum "$work/tools" | cut -d' ' -f1)" == '${"a".repeat(64)}' ]] || fail`);
+        expect(boot).toContain(`readonly TOOLS_URL='s3://b-1/p/tools/member-tools.sh' TOOLS_SHA256='${"a".repeat(64)}'`);
+        expect(boot).toContain('[[ "$(sha256sum "$f" | cut -d\' \' -f1)" == "$TOOLS_SHA256" ]] || fail');
+        expect(boot.indexOf('TOOLS_SHA256" ]] || fail')).toBeLessThan(boot.indexOf('bash "$f"'));
         expect(boot).toContain("systemctl start --no-block 'etcd-backup.timer'");
         expect(() =>
             renderBootScript({
