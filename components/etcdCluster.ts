@@ -8,6 +8,7 @@ import { clientCertificateParams, clusterCa, issueCertificate, peerCertificatePa
 import { EtcdFaultTolerance, faultTolerance, memberZoneIndexes } from "./placement";
 import { instanceArch, officialReleaseUrl, pinnedChecksum, ReleaseArch } from "./releases";
 import { clientUrl, MemberEndpoint, peerUrl } from "./render/etcdConfig";
+import { allMemberNames } from "./render/membership";
 import { renderMemberUserData } from "./render/memberUserData";
 import { ports } from "./render/paths";
 import {
@@ -229,7 +230,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
                 .apply(({ members, rel, a, reg, volumeId, caPem, serverPem, peerPem, serverKey, peerKey }) => {
                     const text = renderMemberUserData({
                         member: members[i],
-                        members,
+                        // Only the members before this one: a size change leaves this member's user-data unchanged.
+                        seeds: members.slice(0, i),
                         clusterToken: clusterId,
                         version,
                         features: settings.features,
@@ -245,7 +247,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
                             serverKey: `/etcd/${clusterId}/${memberName}/server.key`,
                             peerKey: `/etcd/${clusterId}/${memberName}/peer.key`,
                         },
-                        enableAuth: settings.auth && i === 0 ? { memberNames } : undefined,
+                        enableAuth: settings.auth && i === 0 ? { memberNames: allMemberNames(base) } : undefined,
                         tls: {
                             caCertPem: caPem,
                             serverCertPem: serverPem,

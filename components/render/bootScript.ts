@@ -23,6 +23,32 @@ export interface BootScriptParams {
     volumeWaitSeconds?: number;
     /** Further units started (without blocking) once etcd has been started. */
     unitsAfterEtcd?: string[];
+    /**
+     * How the member joins the cluster (see membership.ts): its settings, and where the membership functions
+     * come from: a file written by user-data, or an SSM parameter checked against its SHA-256.
+     */
+    membership?: { settings: string; libraryParameter?: { name: string; sha256: string } };
+}
+
+/** The member's membership settings, and the fetch of the membership functions when they come from SSM. */
+function membershipBlock(m: NonNullable<BootScriptParams["membership"]>): string {
+    const fetch = m.libraryParameter
+        ? `
+# The membership functions come from the cluster's SSM parameter; the SHA-256 here says which text.
+fetch_membership_library() {
+  local value actual
+  value=$(retry 8 aws ssm get-parameter --region "$AWS_REGION" --with-decryption --name ${shellQuote(m.libraryParameter.name)} \\
+    --query Parameter.Value --output text) || fail "could not read SSM parameter ${m.libraryParameter.name}"
+  actual=$(printf '%s\\n' "$value" | sha256sum | cut -d' ' -f1)
+  [[ "$actual" == ${shellQuote(m.libraryParameter.sha256)} ]] || fail "membership functions: expected SHA-256 ${m.libraryParameter.sha256}, got $actual"
+  mkdir -p "$(dirname "$MEMBERSHIP_LIB")"
+  printf '%s\\n' "$value" >"$MEMBERSHIP_LIB"
+}
+`
+        : "";
+    return `readonly MEMBERSHIP_LIB=${memberPaths.membershipLibrary}
+# shellcheck disable=SC2034 # read by the membership functions
+${m.settings}${fetch}`;
 }
 
 /** Quotes a value for bash: single quotes, with embedded single quotes closed and escaped. */
@@ -176,8 +202,15 @@ start_etcd() {
 ${(p.unitsAfterEtcd ?? []).map((u) => `  systemctl enable ${shellQuote(u)}\n  systemctl start --no-block ${shellQuote(u)}\n`).join("")}  log "etcd started; it reports ready once a quorum of members is up"
 }
 
+${p.membership ? membershipBlock(p.membership) : ""}
 main() {
-  ensure_user
+${p.membership ? `  if [[ "\${1:-}" == promote ]]; then
+    # shellcheck source=/dev/null
+    . "$MEMBERSHIP_LIB"
+    promote
+    return
+  fi
+` : ""}  ensure_user
   install_release
 ${keyFetches
     .split("\n")
@@ -186,8 +219,11 @@ ${keyFetches
     .join("\n")}
   secure_pki
   prepare_data_volume
-  start_etcd
-}
+${p.membership ? `${p.membership.libraryParameter ? "  fetch_membership_library\n" : ""}  # shellcheck source=/dev/null\n  . "$MEMBERSHIP_LIB"\n  join_cluster\n` : ""}  start_etcd
+${p.membership ? `  if [[ -f "$PROMOTE_ENV" ]]; then
+    setsid ${memberPaths.bootScript} promote </dev/null >>/var/log/etcd-promote.log 2>&1 &
+  fi
+` : ""}}
 
 main "$@"
 `;

@@ -5,6 +5,7 @@ import { authScriptPath, authUnitName, authUnitPath, renderAuthScript, renderAut
 import { renderBootScript } from "./bootScript";
 import { CloudConfigFile, renderCloudConfig } from "./cloudConfig";
 import { MemberEndpoint, renderEtcdctlProfile, renderEtcdEnvironment } from "./etcdConfig";
+import { membershipLibraryPath, renderMembershipLibrary, renderMembershipSettings } from "./membership";
 import { memberPaths } from "./paths";
 import { renderSystemdUnit } from "./systemdUnit";
 
@@ -21,7 +22,16 @@ export interface MemberTlsMaterial {
 /** Everything, as plain values, that decides one member's user-data. */
 export interface MemberUserDataParams {
     member: MemberEndpoint;
-    members: MemberEndpoint[];
+    /**
+     * Members with a lower index, where this member looks for the running cluster when its data dir is
+     * empty. Never the whole membership: a size change must leave existing members' user-data unchanged.
+     * Member 0 has none and founds the cluster when no running cluster answers.
+     */
+    seeds: MemberEndpoint[];
+    /** SSM parameter with every member's client URL: where else to look (SSM key delivery only). */
+    discoveryParameter?: string;
+    /** SSM parameter holding renderMembershipLibrary() and its SHA-256; without it the functions travel in user-data. */
+    membershipLibraryParameter?: { name: string; sha256: string };
     clusterToken: string;
     version: string;
     features: EtcdVersionFeatures;
@@ -76,10 +86,22 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
                           { name: p.ssmKeyParameters!.peerKey, path: memberPaths.peerKey },
                       ],
                 unitsAfterEtcd: p.enableAuth ? [authUnitName] : [],
+                membership: {
+                    settings: renderMembershipSettings({
+                        member: p.member,
+                        seeds: p.seeds,
+                        mayFound: p.seeds.length === 0,
+                        discoveryParameter: p.discoveryParameter,
+                    }),
+                    libraryParameter: p.membershipLibraryParameter,
+                },
             }),
             "0755",
         ),
     ];
+    if (!p.membershipLibraryParameter) {
+        files.push(file(membershipLibraryPath, renderMembershipLibrary()));
+    }
     if (p.enableAuth) {
         files.push(file(authScriptPath, renderAuthScript(p.enableAuth.memberNames), "0700"), file(authUnitPath, renderAuthUnit()));
     }

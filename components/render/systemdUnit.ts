@@ -27,6 +27,8 @@ Type=notify
 User=etcd
 Group=etcd
 EnvironmentFile=${memberPaths.environmentFile}
+# How to start with an empty data dir (found or joined), written by the boot script.
+EnvironmentFile=-${memberPaths.bootstrapEnvironmentFile}
 ExecStart=${memberPaths.binDir}/etcd
 Restart=always
 RestartSec=5s

@@ -34,15 +34,21 @@ run_once() {
   group=$(unit_value "$unit" Group)
   umask_value=$(unit_value "$unit" UMask)
   nofile=$(unit_value "$unit" LimitNOFILE)
-  env_file=$(unit_value "$unit" EnvironmentFile)
   local environment=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8)
-  if [[ -n "$env_file" ]]; then
-    env_file=${env_file#-}
+  # Every EnvironmentFile line, in order (later values win); a leading "-" makes a missing file fine.
+  while IFS= read -r env_file; do
+    local optional=0
+    [[ "$env_file" == -* ]] && optional=1 && env_file=${env_file#-}
+    if [[ ! -f "$env_file" ]]; then
+      ((optional == 1)) && continue
+      echo "EnvironmentFile $env_file is missing" >&2
+      exit 1
+    fi
     while IFS= read -r line || [[ -n "$line" ]]; do
       [[ -z "$line" || "$line" == \#* ]] && continue
       environment+=("$line")
     done <"$env_file"
-  fi
+  done < <(sed -n 's/^EnvironmentFile=//p' "$units/$unit")
   local command
   read -r -a command <<<"$exec_start"
   # A container may cap the hard limit below the unit's; then the cap applies, as it would under systemd.

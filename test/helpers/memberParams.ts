@@ -24,7 +24,7 @@ export function memberParams(version: string, extra: Partial<MemberUserDataParam
     });
     return {
         member: fixtureMembers[0],
-        members: fixtureMembers,
+        seeds: [],
         clusterToken: "etcd-1a2b3c4d",
         version,
         features: versionFeatures(v),
