@@ -204,13 +204,17 @@ ${(p.unitsAfterEtcd ?? []).map((u) => `  systemctl enable ${shellQuote(u)}\n  sy
 
 ${p.membership ? membershipBlock(p.membership) : ""}
 main() {
-${p.membership ? `  if [[ "\${1:-}" == promote ]]; then
+${
+    p.membership
+        ? `  if [[ "\${1:-}" == promote ]]; then
     # shellcheck source=/dev/null
     . "$MEMBERSHIP_LIB"
     promote
     return
   fi
-` : ""}  ensure_user
+`
+        : ""
+}  ensure_user
   install_release
 ${keyFetches
     .split("\n")
@@ -220,10 +224,14 @@ ${keyFetches
   secure_pki
   prepare_data_volume
 ${p.membership ? `${p.membership.libraryParameter ? "  fetch_membership_library\n" : ""}  # shellcheck source=/dev/null\n  . "$MEMBERSHIP_LIB"\n  join_cluster\n` : ""}  start_etcd
-${p.membership ? `  if [[ -f "$PROMOTE_ENV" ]]; then
+${
+    p.membership
+        ? `  if [[ -f "$PROMOTE_ENV" ]]; then
     setsid ${memberPaths.bootScript} promote </dev/null >>/var/log/etcd-promote.log 2>&1 &
   fi
-` : ""}}
+`
+        : ""
+}}
 
 main "$@"
 `;

@@ -1,0 +1,222 @@
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { EtcdClusterArgs } from "./args";
+import { ClusterIdentity, keyParameter, memberInstanceProfile, memberKeyParameterNames } from "./identity";
+import { issueCertificate, peerCertificateParams, serverCertificateParams } from "./pki";
+import { ReleaseArch } from "./releases";
+import { MemberEndpoint } from "./render/etcdConfig";
+import { membershipReadPolicy, MembershipParameters } from "./membership";
+import { allMemberNames } from "./render/membership";
+import { renderMemberUserData } from "./render/memberUserData";
+import { checkUserDataSize, ClusterSettings, ResolvedDataVolume } from "./validation";
+
+/** What every member of one cluster shares. */
+export interface MemberContext {
+    /** The component's name: the prefix of every resource name. */
+    name: string;
+    /** The component itself, parent of every member resource. */
+    parent: pulumi.Resource;
+    /** Unique per project, stack and component: the etcd cluster token and the key parameters' path. */
+    clusterId: string;
+    /** etcd member names, in member order. */
+    memberNames: string[];
+    args: EtcdClusterArgs;
+    settings: ClusterSettings;
+    tags: pulumi.Output<Record<string, string>>;
+    identity: ClusterIdentity;
+    /** Every member's name and fixed address; a member's configuration names only those before it. */
+    endpoints: pulumi.Output<MemberEndpoint[]>;
+    /** The safe cluster name that member names start with. */
+    base: string;
+    /** With SSM key delivery: where members find the membership functions and the discovery list. */
+    membership?: MembershipParameters;
+    release: pulumi.Output<{ url: string; sha256: string }>;
+    arch: pulumi.Output<ReleaseArch>;
+    region: pulumi.Output<string>;
+    partition: pulumi.Output<string>;
+    ami: pulumi.Output<string>;
+    instanceType: pulumi.Output<string>;
+    dataVolume: pulumi.Output<ResolvedDataVolume>;
+}
+
+/** One member's resources that the rollout and the outputs need. */
+export interface Member {
+    name: string;
+    instance: aws.ec2.Instance;
+    attachment: aws.ec2.VolumeAttachment;
+    /** The member's user-data: it changes whenever the member's configuration does. */
+    userData: pulumi.Output<string>;
+}
+
+/** A member's network interface: holds the member's fixed private IP across instance replacements. */
+export function memberInterface(
+    cluster: Pick<MemberContext, "name" | "parent" | "memberNames" | "tags">,
+    i: number,
+    subnetId: pulumi.Input<string>,
+    securityGroupId: pulumi.Input<string>,
+): aws.ec2.NetworkInterface {
+    const memberName = cluster.memberNames[i];
+    return new aws.ec2.NetworkInterface(
+        `${cluster.name}-member-${i}`,
+        {
+            subnetId,
+            securityGroups: [securityGroupId],
+            description: `etcd member ${memberName}: its fixed address`,
+            tags: cluster.tags.apply((t) => ({ ...t, Name: memberName })),
+        },
+        { parent: cluster.parent },
+    );
+}
+
+/**
+ * One member on its interface: data volume, certificates, key parameters and role, user-data, the instance
+ * and the volume attachment. The instance waits for `after` (the rollout decides what that is).
+ */
+export function createMember(
+    cluster: MemberContext,
+    i: number,
+    eni: aws.ec2.NetworkInterface,
+    availabilityZone: pulumi.Input<string>,
+    after: pulumi.Resource[],
+): Member {
+    const { name, clusterId, settings, args, identity, tags } = cluster;
+    const parent = { parent: cluster.parent };
+    const memberName = cluster.memberNames[i];
+    const memberTags = tags.apply((t) => ({ ...t, Name: memberName }));
+    const volume = new aws.ebs.Volume(
+        `${name}-member-${i}-data`,
+        {
+            availabilityZone,
+            size: cluster.dataVolume.sizeGib,
+            type: cluster.dataVolume.type,
+            iops: cluster.dataVolume.iops,
+            throughput: cluster.dataVolume.throughput,
+            encrypted: true,
+            kmsKeyId: identity.volumeKmsKeyId,
+            // A snapshot is kept if the volume is ever deleted: etcd's data is never lost silently.
+            finalSnapshot: true,
+            tags: memberTags,
+        },
+        parent,
+    );
+    const server = issueCertificate(
+        `${name}-member-${i}-server`,
+        identity.ca,
+        settings.keyAlgorithm,
+        eni.privateIp.apply((ip) => serverCertificateParams(memberName, ip)),
+        settings.certificateValidityHours,
+        parent,
+    );
+    const peer = issueCertificate(
+        `${name}-member-${i}-peer`,
+        identity.ca,
+        settings.keyAlgorithm,
+        eni.privateIp.apply((ip) => peerCertificateParams(ip)),
+        settings.certificateValidityHours,
+        parent,
+    );
+
+    const parameterNames = memberKeyParameterNames(clusterId, memberName);
+    const keyParameters =
+        settings.keyDelivery === "ssm"
+            ? {
+                  serverKey: keyParameter(`${name}-member-${i}-server-key`, parameterNames.serverKey, server, identity.kmsKeyArn, tags, cluster.parent),
+                  peerKey: keyParameter(`${name}-member-${i}-peer-key`, parameterNames.peerKey, peer, identity.kmsKeyArn, tags, cluster.parent),
+              }
+            : undefined;
+    const profile = memberInstanceProfile(
+        name,
+        i,
+        settings,
+        cluster.partition,
+        identity.kmsKeyArn,
+        keyParameters && [keyParameters.serverKey, keyParameters.peerKey],
+        tags,
+        cluster.parent,
+    );
+    const membershipPolicy = profile && cluster.membership ? membershipReadPolicy(name, i, profile, cluster.membership, cluster.parent) : undefined;
+
+    const userData = pulumi
+        .output({
+            members: cluster.endpoints,
+            rel: cluster.release,
+            a: cluster.arch,
+            reg: cluster.region,
+            volumeId: volume.id,
+            caPem: identity.ca.certPem,
+            serverPem: server.certPem,
+            peerPem: peer.certPem,
+            serverKey: server.privateKeyPem,
+            peerKey: peer.privateKeyPem,
+        })
+        .apply(({ members, rel, a, reg, volumeId, caPem, serverPem, peerPem, serverKey, peerKey }) => {
+            const text = renderMemberUserData({
+                member: members[i],
+                // Only the members before this one: a size change leaves this member's user-data unchanged.
+                seeds: members.slice(0, i),
+                discoveryParameter: cluster.membership?.discoveryName,
+                membershipLibraryParameter: cluster.membership && { name: cluster.membership.libraryName, sha256: cluster.membership.librarySha256 },
+                clusterToken: clusterId,
+                version: settings.version.text,
+                features: settings.features,
+                arch: a,
+                tuning: settings.tuning,
+                tlsMinVersion: settings.tlsMinVersion,
+                metricsOnMemberAddress: (args.metricsCidrs ?? []).length > 0,
+                releaseUrl: rel.url,
+                releaseSha256: rel.sha256,
+                dataVolumeId: volumeId,
+                region: reg,
+                ssmKeyParameters: keyParameters && parameterNames,
+                // Users for every possible member name: members added later authenticate with their certificate too.
+                enableAuth: settings.auth && i === 0 ? { memberNames: allMemberNames(cluster.base) } : undefined,
+                tls: {
+                    caCertPem: caPem,
+                    serverCertPem: serverPem,
+                    peerCertPem: peerPem,
+                    ...(keyParameters ? {} : { serverKeyPem: serverKey, peerKeyPem: peerKey }),
+                },
+            });
+            checkUserDataSize(memberName, text);
+            return text;
+        });
+    // With SSM delivery user-data holds no secret (its diff stays reviewable); inline keys make it secret.
+    const publicUserData = settings.keyDelivery === "ssm" ? pulumi.unsecret(userData) : pulumi.secret(userData);
+
+    const instance = new aws.ec2.Instance(
+        `${name}-member-${i}`,
+        {
+            ami: cluster.ami,
+            instanceType: cluster.instanceType,
+            primaryNetworkInterface: { networkInterfaceId: eni.id },
+            iamInstanceProfile: profile?.name,
+            userData: publicUserData,
+            // A new user-data boots a new instance (cloud-init runs once per instance); the address
+            // and data volume carry over, and the rollout gates roll members one at a time.
+            userDataReplaceOnChange: true,
+            metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
+            rootBlockDevice: { volumeType: "gp3", volumeSize: 16, encrypted: true, kmsKeyId: identity.volumeKmsKeyId, deleteOnTermination: true },
+            tags: memberTags,
+        },
+        {
+            parent: cluster.parent,
+            // The fixed interface can belong to one instance only: the old one goes first.
+            deleteBeforeReplace: true,
+            dependsOn: [
+                ...after,
+                ...(keyParameters ? [keyParameters.serverKey, keyParameters.peerKey] : []),
+                ...(profile ? [profile] : []),
+                ...(cluster.membership ? [cluster.membership.library, cluster.membership.discovery] : []),
+                ...(membershipPolicy ? [membershipPolicy] : []),
+            ],
+            // The default AMI is looked up anew each run: a newer image must not replace running members.
+            ignoreChanges: args.ami ? [] : ["ami"],
+        },
+    );
+    const attachment = new aws.ec2.VolumeAttachment(
+        `${name}-member-${i}-data`,
+        { deviceName: "/dev/sdf", volumeId: volume.id, instanceId: instance.id, stopInstanceBeforeDetaching: true },
+        parent,
+    );
+    return { name: memberName, instance, attachment, userData };
+}
