@@ -73,6 +73,11 @@ readonly BOOT_ENV=${bootstrapEnvironmentFile} PROMOTE_ENV=${promoteEnvironmentFi
 ctl() {
   ETCDCTL_API=3 "$BIN_DIR/etcdctl" --cacert="$PKI_DIR/ca.crt" --cert="$PKI_DIR/server.crt" --key="$PKI_DIR/server.key" --dial-timeout=3s --command-timeout=15s "$@"
 }
+# open_port URL: something listens there (etcdctl would retry a refused connection until its timeout).
+open_port() {
+  local hp=\${1#https://}
+  timeout 3 bash -c "exec 3<>/dev/tcp/\${hp%:*}/\${hp##*:}" 2>/dev/null
+}
 urls() {
   printf '%s\\n' "\${SEEDS[@]}"
   [[ -z "$DISCOVERY" ]] || aws ssm get-parameter --region "$AWS_REGION" --with-decryption --name "$DISCOVERY" --query Parameter.Value --output text 2>/dev/null | tr , '\\n' || true
@@ -88,7 +93,7 @@ join_cluster() {
   for ((n = 1; ; n++)); do
     list="" why=""
     for url in $(urls | awk 'NF && !s[$0]++'); do
-      [[ "$url" != "$SELF_CLIENT" ]] && list=$(ctl --endpoints="$url" member list -w simple 2>/dev/null | tr -d ' ') && [[ -n "$list" ]] && break
+      [[ "$url" != "$SELF_CLIENT" ]] && open_port "$url" && list=$(ctl --endpoints="$url" member list -w simple 2>/dev/null | tr -d ' ') && [[ -n "$list" ]] && break
       list=""
     done
     if [[ -z "$list" ]]; then

@@ -26,7 +26,7 @@ export interface LocalMemberPlan {
     subnetId: string;
     volumeId: string;
     userData: string;
-    /** SSM parameter name -> value (the member's own private keys). */
+    /** SSM parameter name -> value (the member's own private keys and the cluster's membership parameters). */
     parameters: Record<string, string>;
 }
 
@@ -125,8 +125,11 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
                     subnetId: m.subnetId,
                     volumeId: attachment.inputs.volumeId,
                     userData: instance.inputs.userData,
+                    // The member's own keys, and the cluster's membership parameters its role may read.
                     parameters: Object.fromEntries(
-                        parameters.filter((p) => String(p.inputs.name).includes(`/${m.name}/`)).map((p) => [p.inputs.name, p.inputs.value]),
+                        parameters
+                            .filter((p) => String(p.inputs.name).includes(`/${m.name}/`) || /\/(membership\.sh|members)$/.test(String(p.inputs.name)))
+                            .map((p) => [p.inputs.name, p.inputs.value]),
                     ),
                 };
             }),

@@ -37,6 +37,7 @@ run_once() {
   local environment=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8)
   # Every EnvironmentFile line, in order (later values win); a leading "-" makes a missing file fine.
   while IFS= read -r env_file; do
+    [[ -n "$env_file" ]] || continue
     local optional=0
     [[ "$env_file" == -* ]] && optional=1 && env_file=${env_file#-}
     if [[ ! -f "$env_file" ]]; then
@@ -48,7 +49,7 @@ run_once() {
       [[ -z "$line" || "$line" == \#* ]] && continue
       environment+=("$line")
     done <"$env_file"
-  done < <(sed -n 's/^EnvironmentFile=//p' "$units/$unit")
+  done <<<"$(sed -n 's/^EnvironmentFile=//p' "$units/$unit")"
   local command
   read -r -a command <<<"$exec_start"
   # A container may cap the hard limit below the unit's; then the cap applies, as it would under systemd.
