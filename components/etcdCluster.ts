@@ -114,8 +114,10 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const endpoints: pulumi.Output<MemberEndpoint[]> = pulumi
             .all(interfaces.map((eni) => eni.privateIp))
             .apply((ips) => ips.map((ip, i) => ({ name: memberNames[i], ip })));
-        // With SSM delivery, what members read at first start (see membership.ts).
-        const membership = settings.keyDelivery === "ssm" ? membershipParameters(name, clusterId, endpoints, tags, this) : undefined;
+        // What members read at first start (see membership.ts), whenever they have a role to read it with:
+        // with SSM key delivery, and with SSM readiness checks (inline keys otherwise come without a role).
+        const membership =
+            settings.keyDelivery === "ssm" || settings.readinessMode === "ssm" ? membershipParameters(name, clusterId, endpoints, tags, this) : undefined;
         const cluster: MemberContext = {
             name,
             parent: this,

@@ -33,7 +33,7 @@ export function membershipParameters(
     const text = renderMembershipLibrary();
     const library = new aws.ssm.Parameter(
         `${name}-membership-functions`,
-        { name: names.library, type: "String", value: text, tier: "Standard", description: "etcd membership functions, sourced at first start", tags },
+        { name: names.library, type: "String", insecureValue: text, tier: "Standard", description: "etcd membership functions, sourced at first start", tags },
         { parent },
     );
     // Updated in place when the size changes; members read it only when their data dir is empty.
@@ -42,7 +42,8 @@ export function membershipParameters(
         {
             name: names.discovery,
             type: "String",
-            value: endpoints.apply((ms) => ms.map((m) => clientUrl(m.ip)).join(",")),
+            // insecureValue: nothing secret, and the SDK would otherwise mark the value secret (an opaque diff).
+            insecureValue: endpoints.apply((ms) => ms.map((m) => clientUrl(m.ip)).join(",")),
             tier: "Standard",
             description: "client URLs of the etcd members, where a member with an empty data dir looks for the cluster",
             tags,

@@ -47,7 +47,6 @@ fetch_membership_library() {
 `
         : "";
     return `readonly MEMBERSHIP_LIB=${memberPaths.membershipLibrary}
-# shellcheck disable=SC2034 # read by the membership functions
 ${m.settings}${fetch}`;
 }
 

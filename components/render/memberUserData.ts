@@ -100,7 +100,10 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
         ),
     ];
     if (!p.membershipLibraryParameter) {
-        files.push(file(membershipLibraryPath, renderMembershipLibrary()));
+        // Whole-line comments and indentation only spend EC2's 16 KB here; the templates keep them.
+        files.push(file(membershipLibraryPath, compactBash(renderMembershipLibrary())));
+        const boot = files.find((f) => f.path === memberPaths.bootScript)!;
+        boot.content = compactBash(boot.content);
     }
     if (p.enableAuth) {
         files.push(file(authScriptPath, renderAuthScript(p.enableAuth.memberNames), "0700"), file(authUnitPath, renderAuthUnit()));
@@ -110,4 +113,16 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
         files.push(file(memberPaths.serverKey, p.tls.serverKeyPem!, "0600"), file(memberPaths.peerKey, p.tls.peerKeyPem!, "0600"));
     }
     return renderCloudConfig({ files });
+}
+
+/**
+ * A bash text without whole-line comments (the shebang and shellcheck directives kept) and without
+ * indentation. Safe for the rendered scripts: none holds a here-document or a multi-line string.
+ */
+export function compactBash(text: string): string {
+    return text
+        .split("\n")
+        .filter((line, i) => (i === 0 && line.startsWith("#!")) || !/^\s*#/.test(line) || /^\s*# shellcheck /.test(line))
+        .map((line) => line.replace(/^\s+/, ""))
+        .join("\n");
 }

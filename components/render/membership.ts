@@ -48,8 +48,11 @@ export const membershipLibraryPath = memberPaths.membershipLibrary;
 /** The member's own settings for the membership functions: bash assignments placed in the boot script. */
 export function renderMembershipSettings(p: JoinParams): string {
     const seeds = p.seeds.map((s) => shellQuote(checkUrl(clientUrl(s.ip)))).join(" ");
-    return `readonly SELF_PEER=${shellQuote(checkUrl(peerUrl(p.member.ip)))} SELF_CLIENT=${shellQuote(checkUrl(clientUrl(p.member.ip)))} \\
-  SEEDS=(${seeds}) MAY_FOUND=${p.mayFound ? 1 : 0} DISCOVERY=${shellQuote(p.discoveryParameter ?? "")} JOIN_WAIT=${p.joinWaitSeconds ?? 1800}
+    // Each assignment line carries its directive: the variables are read by the sourced functions.
+    return `# shellcheck disable=SC2034
+readonly SELF_PEER=${shellQuote(checkUrl(peerUrl(p.member.ip)))} SELF_CLIENT=${shellQuote(checkUrl(clientUrl(p.member.ip)))}
+# shellcheck disable=SC2034
+readonly SEEDS=(${seeds}) MAY_FOUND=${p.mayFound ? 1 : 0} DISCOVERY=${shellQuote(p.discoveryParameter ?? "")} JOIN_WAIT=${p.joinWaitSeconds ?? 1800}
 `;
 }
 

@@ -46,7 +46,13 @@ const describers: Record<string, Describe> = {
         `in ${i.ipProtocol}/${i.fromPort === i.toPort ? i.fromPort : `${i.fromPort}-${i.toPort}`} from ${i.cidrIpv4 ?? i.cidrIpv6 ?? ref(i.referencedSecurityGroupId)}`,
     "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": (i, ref) =>
         `out ${i.ipProtocol}/${i.fromPort === i.toPort ? i.fromPort : `${i.fromPort}-${i.toPort}`} to ${i.cidrIpv4 ?? i.cidrIpv6 ?? ref(i.referencedSecurityGroupId)}`,
-    "aws:ssm/parameter:Parameter": (i, ref) => `${i.name} ${i.type} key=${ref(i.keyId)} value=${i.value}`,
+    "aws:ssm/parameter:Parameter": (i, ref) =>
+        join2([
+            i.name,
+            i.type,
+            i.keyId !== undefined && `key=${ref(i.keyId)}`,
+            `value=${i.value ?? (typeof i.insecureValue === "string" ? bytes(i.insecureValue) : i.insecureValue)}`,
+        ]),
     "aws:kms/key:Key": (i) => join2([i.enableKeyRotation && "rotation", `deletion-window=${i.deletionWindowInDays}d`]),
     "aws:iam/role:Role": (i) =>
         `assumed by ${JSON.parse(i.assumeRolePolicy)

@@ -152,7 +152,10 @@ export function failedChecks(m: RenderedMember, e: CisExpectations): CheckId[] {
             failed.add("plaintext-listener");
         }
     }
-    if (!(flags["--initial-cluster"] ?? "").split(",").every((member) => /=https:\/\//.test(member))) failed.add("plaintext-listener");
+    // The initial cluster is decided at first start (bootstrap.env); where user-data sets one, it is TLS too.
+    const initialCluster = flags["--initial-cluster"];
+    if (initialCluster !== undefined && !initialCluster.split(",").every((member) => /=https:\/\//.test(member))) failed.add("plaintext-listener");
+    if (m.boot && !/SELF_PEER='https:\/\//.test(m.boot)) failed.add("plaintext-listener");
 
     // TLS floor where the version has the flag; TLS 1.2 suites restricted to ECDHE with AEAD ciphers.
     const minVersion = flags["--tls-min-version"];

@@ -37,6 +37,8 @@ export function memberParams(version: string, extra: Partial<MemberUserDataParam
         dataVolumeId: "vol-0abc123",
         region: "eu-west-1",
         ssmKeyParameters: { serverKey: "/etcd/c/etcd-0/server.key", peerKey: "/etcd/c/etcd-0/peer.key" },
+        discoveryParameter: "/etcd/c/members",
+        membershipLibraryParameter: { name: "/etcd/c/membership.sh", sha256: "e".repeat(64) },
         tls: { caCertPem: fakeCertPem("CA"), serverCertPem: fakeCertPem("SERVER"), peerCertPem: fakeCertPem("PEER") },
         ...extra,
     };

@@ -79,9 +79,9 @@ describe("resource graph", () => {
         expect(count(T.volume)).toBe(size);
         expect(count(T.instance)).toBe(size);
         expect(count(T.attachment)).toBe(size);
-        expect(count(T.parameter)).toBe(2 * size);
+        expect(count(T.parameter)).toBe(2 * size + 2); // and the cluster's membership functions and discovery list
         expect(count(T.role)).toBe(size);
-        expect(count(T.policy)).toBe(size);
+        expect(count(T.policy)).toBe(2 * size); // its keys, and the membership parameters
         expect(count(T.profile)).toBe(size);
         expect(count(T.key)).toBe(2 + 2 * size); // CA, client, and server + peer per member
         expect(count(T.selfSigned)).toBe(1);
@@ -173,13 +173,15 @@ describe("resource graph", () => {
         expect(of("rsa", T.command)).toHaveLength(0);
     });
 
-    test("members are updated one at a time: instance n+1 waits for member n's gate, whose update is the health wait", () => {
+    test("members are created and updated one at a time: instance n+1 waits for member n's gate, whose create and update are the health and membership wait", () => {
         for (let i = 1; i < 3; i++) {
             const gate = mocks.get(T.command, `prod-member-${i - 1}-rolled`);
             expect(mocks.get(T.instance, `prod-member-${i}`).dependsOn).toContain(gate.urn);
             expect(gate.urn).toMatch(/::etcd-cluster:index:EtcdCluster\$command:local:Command::prod-member-\d-rolled$/);
             expect(gate.inputs.update).toContain("etcd-health-gate");
-            expect(gate.inputs.create).not.toContain("etcd-health-gate");
+            // Creation waits too: the member has joined (a promoted voter) before the next one is created.
+            expect(gate.inputs.create).toContain("etcd-health-gate");
+            expect(gate.inputs.delete).toContain("member remove");
         }
         const ready = mocks.get(T.command, "prod-ready");
         expect(ready.inputs.create).toContain("etcd-health-gate");
@@ -245,7 +247,9 @@ describe("secrecy", () => {
 
     test("SSM delivery: key parameters are SecureString under the cluster key and secret; user-data is not secret and holds only their names", () => {
         const kmsArn = of("prod", T.kms)[0].outputs.arn;
-        for (const p of of("prod", T.parameter)) {
+        const keyParameters = of("prod", T.parameter).filter((p) => String(p.inputs.name).endsWith(".key"));
+        expect(keyParameters).toHaveLength(6);
+        for (const p of keyParameters) {
             expect(p.inputs).toMatchObject({ type: "SecureString", keyId: kmsArn, tier: "Standard" });
             expect(p.secretInputs).toContain("value");
             expect(p.inputs.value).toMatch(/^-----BEGIN EC PRIVATE KEY-----/);

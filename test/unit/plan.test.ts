@@ -27,7 +27,7 @@ test("the plan matches the committed snapshot (run `npm run plan -- --update` an
 
 test("no secret reaches the plan: no private key, the key parameters and the client key are shown as [secret]", () => {
     expect(plan).not.toMatch(/PRIVATE KEY/);
-    const parameterRows = plan.split("\n").filter((l) => l.startsWith("aws.ssm.Parameter"));
+    const parameterRows = plan.split("\n").filter((l) => l.startsWith("aws.ssm.Parameter") && l.includes("SecureString"));
     expect(parameterRows).toHaveLength(6);
     for (const row of parameterRows) expect(row).toMatch(/value=\[secret\]$/);
     expect(plan).toMatch(/^ {2}clientKeyPem: \[secret\]$/m);

@@ -16,11 +16,13 @@ const envOf = (text: string) =>
     );
 
 describe("etcd environment file", () => {
-    test("one source of truth: every member in the initial cluster, TLS everywhere, CIS 2.1-2.6 settings", () => {
+    test("no membership in the file (decided at first start), TLS everywhere, CIS 2.1-2.6 settings", () => {
         const env = envOf(renderEtcdEnvironment(params("3.6.14")));
         expect(env.ETCD_NAME).toBe("etcd-0");
-        expect(env.ETCD_INITIAL_CLUSTER).toBe("etcd-0=https://10.0.1.10:2380,etcd-1=https://10.0.2.10:2380,etcd-2=https://10.0.3.10:2380");
-        expect(env.ETCD_INITIAL_CLUSTER_STATE).toBe("new");
+        // A size change must not change existing members' files: the membership comes from bootstrap.env.
+        expect(env.ETCD_INITIAL_CLUSTER).toBeUndefined();
+        expect(env.ETCD_INITIAL_CLUSTER_STATE).toBeUndefined();
+        expect(env.ETCD_INITIAL_CLUSTER_TOKEN).toBe("etcd-1a2b3c4d");
         expect(env.ETCD_LISTEN_CLIENT_URLS).toBe("https://10.0.1.10:2379,https://127.0.0.1:2379");
         expect(env.ETCD_LISTEN_PEER_URLS).toBe("https://10.0.1.10:2380");
         expect(env.ETCD_ADVERTISE_CLIENT_URLS).toBe("https://10.0.1.10:2379");
@@ -84,7 +86,7 @@ describe("systemd unit", () => {
     test("notify service run as etcd from the environment file, restarted always, no flags of its own", () => {
         expect(value("Type")).toEqual(["notify"]);
         expect(value("User")).toEqual(["etcd"]);
-        expect(value("EnvironmentFile")).toEqual([memberPaths.environmentFile]);
+        expect(value("EnvironmentFile")).toEqual([memberPaths.environmentFile, `-${memberPaths.bootstrapEnvironmentFile}`]);
         expect(value("ExecStart")).toEqual(["/usr/local/bin/etcd"]);
         expect(value("Restart")).toEqual(["always"]);
         expect(value("LimitNOFILE")).toEqual(["65536"]);
