@@ -19,14 +19,22 @@ readonly name=\${ETCD_REMOVE_MEMBER:?ETCD_REMOVE_MEMBER is required}
 readonly peer=\${ETCD_REMOVE_PEER_URL:?ETCD_REMOVE_PEER_URL is required}
 readonly timeout=\${ETCD_REMOVE_TIMEOUT_SECONDS:-900}
 export ETCDCTL_API=3
+# etcdctl refuses a flag that shadows its environment variable: the endpoints are passed as flags only.
+readonly cluster_endpoints=\${ETCDCTL_ENDPOINTS:?ETCDCTL_ENDPOINTS is required}
+unset ETCDCTL_ENDPOINTS
 log() { echo "etcd-member-remove[$name]: $*" >&2; }
-ctl() { etcdctl --dial-timeout=3s --command-timeout=15s "$@"; }
+# ctl ENDPOINTS ARGS...
+ctl() {
+  local at=$1
+  shift
+  etcdctl --endpoints="$at" --dial-timeout=3s --command-timeout=15s "$@"
+}
 
 # inspect: sets target_id, target_client, others (client URLs of the other voters), other_ids and reason.
 inspect() {
   local list id status got_name got_peer client learner
   target_id="" target_client="" others=() other_ids=() reason=""
-  list=$(ctl member list -w simple 2>&1) || { reason="member list failed: \${list//$'\\n'/ }"; return 1; }
+  list=$(ctl "$cluster_endpoints" member list -w simple 2>&1) || { reason="member list failed: \${list//$'\\n'/ }"; return 1; }
   while IFS=, read -r id status got_name got_peer client learner; do
     [[ -n "$id" ]] || continue
     if [[ "$got_name" == "$name" || "$got_peer" == "$peer" ]]; then
@@ -49,7 +57,7 @@ others_healthy() {
     return 1
   fi
   for url in "\${others[@]}"; do
-    if ! ctl --endpoints="$url" endpoint health >/dev/null 2>&1; then
+    if ! ctl "$url" endpoint health >/dev/null 2>&1; then
       reason="the remaining voter at $url is not healthy"
       return 1
     fi
@@ -77,16 +85,16 @@ while true; do
 done
 
 # Leadership moves to a healthy voter first, so that the removal costs no election.
-status=$(ctl --endpoints="$target_client" endpoint status -w simple 2>/dev/null | tr -d ' ' || true)
+status=$(ctl "$target_client" endpoint status -w simple 2>/dev/null | tr -d ' ' || true)
 if [[ "$(cut -d, -f5 <<<"$status")" == true ]]; then
   log "$name leads the cluster: moving leadership to \${other_ids[0]} first"
-  ctl --endpoints="$target_client" move-leader "\${other_ids[0]}" >/dev/null || log "move-leader failed; the removal costs one election"
+  ctl "$target_client" move-leader "\${other_ids[0]}" >/dev/null || log "move-leader failed; the removal costs one election"
 fi
 remaining=$(IFS=,; echo "\${others[*]}")
-ctl --endpoints="$remaining" member remove "$target_id" >/dev/null
+ctl "$remaining" member remove "$target_id" >/dev/null
 log "removed member $name ($target_id); \${#others[@]} voter(s) remain"
 for _ in $(seq 1 30); do
-  if ctl --endpoints="$remaining" endpoint health >/dev/null 2>&1; then
+  if ctl "$remaining" endpoint health >/dev/null 2>&1; then
     log "the remaining members are healthy"
     exit 0
   fi
@@ -106,7 +114,7 @@ trap 'rm -rf "$tmp"' EXIT
   printf '%s\\n' "$ETCD_GATE_KEY_PEM" >"$tmp/client.key")
 command -v etcdctl >/dev/null || { echo "removing an etcd member needs etcdctl on this machine" >&2; exit 1; }
 export ETCDCTL_ENDPOINTS=$ETCD_GATE_ENDPOINTS ETCDCTL_CACERT=$tmp/ca.crt ETCDCTL_CERT=$tmp/client.crt ETCDCTL_KEY=$tmp/client.key
-bash -c ${shellWord(renderMemberRemovalScript())}
+bash --norc -c ${shellWord(renderMemberRemovalScript())}
 `;
 }
 

@@ -491,3 +491,16 @@ export function waitHealthy(c: LocalCluster, timeoutMs = 60000): number {
         () => `cluster ${c.name} did not become healthy: ${etcdctl(c, ["endpoint", "health"]).stderr.trim()}`,
     );
 }
+
+/**
+ * Replaces a member as EC2 would after losing its data volume: every process is gone, the volume is a new,
+ * empty one (its contents wiped), and the same user-data runs on a fresh root.
+ */
+export function replaceMemberWithEmptyVolume(c: LocalCluster, i: number): { status: number; output: string } {
+    const m = c.members[i];
+    killSandbox(m);
+    sh("dd", ["if=/dev/zero", `of=${m.loopDevice}`, "bs=1M", "count=16", "conv=fsync", "status=none"]);
+    const userData = readFileSync(join(m.dir, "user-data"), "utf8");
+    resetMemberRoot(m);
+    return bootMember(c, m, userData);
+}

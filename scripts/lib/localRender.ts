@@ -129,7 +129,7 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
                     parameters: Object.fromEntries(
                         parameters
                             .filter((p) => String(p.inputs.name).includes(`/${m.name}/`) || /\/(membership\.sh|members)$/.test(String(p.inputs.name)))
-                            .map((p) => [p.inputs.name, p.inputs.value]),
+                            .map((p) => [p.inputs.name, p.inputs.value ?? p.inputs.insecureValue]),
                     ),
                 };
             }),
