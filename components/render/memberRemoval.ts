@@ -91,7 +91,15 @@ if [[ "$(cut -d, -f5 <<<"$status")" == true ]]; then
   ctl "$target_client" move-leader "\${other_ids[0]}" >/dev/null || log "move-leader failed; the removal costs one election"
 fi
 remaining=$(IFS=,; echo "\${others[*]}")
-ctl "$remaining" member remove "$target_id" >/dev/null
+# etcd refuses while it does not count enough members as active yet (strict reconfiguration): retry.
+until out=$(ctl "$remaining" member remove "$target_id" 2>&1); do
+  if ((SECONDS - start >= timeout)); then
+    log "member remove $target_id failed: \${out//$'\n'/ }"
+    exit 1
+  fi
+  log "member remove not accepted yet: \${out//$'\n'/ }"
+  sleep 2
+done
 log "removed member $name ($target_id); \${#others[@]} voter(s) remain"
 for _ in $(seq 1 30); do
   if ctl "$remaining" endpoint health >/dev/null 2>&1; then
