@@ -6,16 +6,7 @@ import { spawnSync } from "child_process";
 import { readFileSync } from "fs";
 import { join } from "path";
 import { renderDirectRemoveStep } from "../../components/render/memberRemoval";
-import {
-    down,
-    etcdctl,
-    LocalCluster,
-    replaceMemberWithEmptyVolume,
-    startMember,
-    stopMember,
-    waitHealthy,
-    waitUntil,
-} from "../../scripts/lib/localCluster";
+import { down, etcdctl, LocalCluster, replaceMemberWithEmptyVolume, startMember, stopMember, waitHealthy, waitUntil } from "../../scripts/lib/localCluster";
 import { bootLocalCluster } from "../helpers/localClusters";
 import { requireRoot } from "../helpers/tools";
 
@@ -131,7 +122,10 @@ describe.each([
     });
 
     test("the gate fails with the difference: a missing member, an extra one, a member added but never started", () => {
-        const missing = gate(c, { ETCD_GATE_MEMBERS: `${expected(c, [0, 1, 2])},etcd-9=https://10.213.${networkIndex}.250:2380`, ETCD_GATE_MEMBERS_EXACT: "true" });
+        const missing = gate(c, {
+            ETCD_GATE_MEMBERS: `${expected(c, [0, 1, 2])},etcd-9=https://10.213.${networkIndex}.250:2380`,
+            ETCD_GATE_MEMBERS_EXACT: "true",
+        });
         expect(missing.status).not.toBe(0);
         expect(missing.stderr).toMatch(/etcd-9 \(https:\/\/10\.213\.\d+\.250:2380\): missing from the member list/);
 
@@ -168,14 +162,12 @@ describe.each([
         waitHealthy(c, 60000);
         const removed = removeStep(c, c.members[2].name, peerOf(c, 2), 60);
         expect(`${removed.stderr}\nexit ${removed.status}`).toMatch(/removed member [^\n]*; 2 voter\(s\) remain[^]*exit 0$/);
-        const left = memberList(c).members.map((m) => m.name).sort();
+        const left = memberList(c)
+            .members.map((m) => m.name)
+            .sort();
         expect(left).toEqual([c.members[0].name, c.members[1].name].sort());
         const two = { ...c, clientEndpoints: c.clientEndpoints.slice(0, 2) };
         expect(gate(two, { ETCD_GATE_MEMBERS: expected(c, [0, 1]), ETCD_GATE_MEMBERS_EXACT: "true" }, 30)).toMatchObject({ status: 0 });
-        waitUntil(
-            () => etcdctl(c, ["endpoint", "health"], [c.clientEndpoints[2]]).status !== 0,
-            30000,
-            "the removed member still answers healthy",
-        );
+        waitUntil(() => etcdctl(c, ["endpoint", "health"], [c.clientEndpoints[2]]).status !== 0, 30000, "the removed member still answers healthy");
     });
 });
