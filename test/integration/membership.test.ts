@@ -5,7 +5,8 @@
 import { spawnSync } from "child_process";
 import { readFileSync } from "fs";
 import { join } from "path";
-import { renderDirectRemoveStep } from "../../components/render/memberRemoval";
+import { renderDirectRemoveStep, renderMemberRemovalScript, renderSsmRemoveStep } from "../../components/render/memberRemoval";
+import { renderMembershipLibrary } from "../../components/render/membership";
 import { down, etcdctl, LocalCluster, replaceMemberWithEmptyVolume, startMember, stopMember, waitHealthy, waitUntil } from "../../scripts/lib/localCluster";
 import { bootLocalCluster } from "../helpers/localClusters";
 import { requireRoot } from "../helpers/tools";
@@ -74,6 +75,17 @@ function removeStep(c: LocalCluster, name: string, peer: string, timeoutSeconds:
     });
     return { status: r.status ?? 1, stderr: r.stderr ?? "" };
 }
+
+test.each([
+    ["the membership functions (SSM parameter)", renderMembershipLibrary()],
+    ["the removal script", renderMemberRemovalScript()],
+    ["the direct removal step", `#!/bin/bash\n${renderDirectRemoveStep()}`],
+    ["the SSM removal step", `#!/bin/bash\n${renderSsmRemoveStep()}`],
+])("%s passes shellcheck", (_, text) => {
+    const r = spawnSync("shellcheck", ["-s", "bash", "-"], { input: text, encoding: "utf8" });
+    expect(r.stdout).toBe("");
+    expect(r.status).toBe(0);
+});
 
 beforeAll(() => requireRoot("members run in network and mount namespaces"));
 
