@@ -144,3 +144,30 @@ test("inline keys without any role (direct readiness) carry the membership funct
     expect(byName(inline, T.instance, "prod-member-1").inputs.userData).toContain("/usr/local/lib/etcd/membership.sh");
     expect(byName(inline, T.instance, "prod-member-1").inputs.userData).toContain("join_cluster()");
 });
+
+describe("availability summary of an edit", () => {
+    test("size 3 to 5: adds members 3 then 4 as learners; quorum 2 of 3 at the fewest; tolerance never below 1", async () => {
+        const { availabilitySummary } = await import("../../scripts/lib/planDiff");
+        const summary = availabilitySummary(three, five, diffRuns(three, five));
+        expect(summary.added).toEqual(["prod-member-3", "prod-member-4"]);
+        expect(summary.removed).toEqual([]);
+        expect(summary.replaced).toEqual([]);
+        expect(summary.worstFaultTolerance).toBe(1);
+        expect(summary.text).toBe(
+            "size 3 to 5; adds member 3 then member 4 as learners, each promoted before the next; never fewer than 2 of 3 voters needed; worst fault tolerance during the change: 1 member(s)",
+        );
+    });
+
+    test("size 5 to 3: removes member 4 then member 3; a version bump replaces all three one at a time with tolerance 0 while one is out", async () => {
+        const { availabilitySummary } = await import("../../scripts/lib/planDiff");
+        const down = availabilitySummary(five, three, diffRuns(five, three));
+        expect(down.removed).toEqual(["prod-member-4", "prod-member-3"]);
+        expect(down.text).toContain("removes member 4 then member 3 from the membership before deleting each");
+        expect(down.worstFaultTolerance).toBe(1);
+        const bumped = await run({ ...base, size: 3, version: "3.6.14" });
+        const upgrade = availabilitySummary(three, bumped, diffRuns(three, bumped));
+        expect(upgrade.replaced).toEqual(["prod-member-0", "prod-member-1", "prod-member-2"]);
+        expect(upgrade.worstFaultTolerance).toBe(0);
+        expect(upgrade.text).toContain("replaces member 0 then member 1 then member 2, one at a time");
+    });
+});
