@@ -23,21 +23,20 @@ function parseIpv4(text: string): bigint | undefined {
 }
 
 function parseIpv6(text: string): bigint | undefined {
-    if (!/^[0-9a-fA-F:.]+$/.test(text)) {
-        return undefined;
-    }
+    // Every group is checked against a strict pattern below: no other character passes.
     let head = text;
     let tail: bigint[] = [];
     // An embedded IPv4 address in the last 32 bits (such as ::ffff:10.0.0.1).
     const lastColon = text.lastIndexOf(":");
     if (text.includes(".")) {
         const v4 = parseIpv4(text.slice(lastColon + 1));
-        if (v4 === undefined || lastColon < 0) {
+        // (an IPv6 text always has a colon, so lastColon >= 0 here)
+        if (v4 === undefined) {
             return undefined;
         }
         tail = [v4 >> 16n, v4 & 0xffffn];
         head = text.slice(0, lastColon + 1);
-        if (head.endsWith(":") && !head.endsWith("::")) {
+        if (!head.endsWith("::")) {
             head = head.slice(0, -1);
         }
     }

@@ -69,6 +69,10 @@ describe("parseCidr: canonical forms (as Python's ipaddress gives them)", () => 
         "1:2:3:4:5:6:7:1.2.3.4/128",
         ":1.2.3.4/128",
         "10.0.0.0/0x8",
+        "x/10.0.0.0/8",
+        "1:2:3:4::5:6:7:8::/128",
+        "1::2::3/128",
+        "1:2:3:4:5:6:7:8::1::/128",
         "",
     ])("%j is not a CIDR block", (text) => {
         expect(parseCidr(text)).toBeUndefined();
