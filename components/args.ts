@@ -125,6 +125,45 @@ export interface EtcdReadinessArgs {
     timeoutSeconds?: number;
 }
 
+/** How long the bucket's lifecycle rules keep backups (a bucket the component creates only). */
+export interface EtcdBackupRetentionArgs {
+    /** Days every snapshot is kept. @default 7 */
+    allDays?: number;
+    /** Days the first snapshot of each UTC day is kept (at least `allDays`). @default 90 */
+    dailyDays?: number;
+    /** Days a replaced or deleted object's previous version is kept (the bucket is versioned). @default 30 */
+    noncurrentDays?: number;
+}
+
+/** Scheduled backups to S3, taken by the leader, verified, compressed and encrypted with the cluster's KMS key. */
+export interface EtcdBackupArgs {
+    /** Take scheduled backups. @default true */
+    enabled?: boolean;
+    /**
+     * An existing bucket to write to instead of one the component creates. Its versioning, public access
+     * block, policy and lifecycle rules are then yours to set (see the README's backup section).
+     * @default a bucket created for the cluster
+     */
+    bucketName?: pulumi.Input<string>;
+    /** Key prefix: the cluster writes under `<prefix><cluster id>/`. A plain string. @default "etcd-backups/" */
+    prefix?: string;
+    /** Minutes between backups: 5, 10, 15, 20, 30, 60, 120, 180, 240, 360, 480, 720 or 1440. @default 15 */
+    intervalMinutes?: number;
+    /** Retention by lifecycle rules. @default every snapshot for 7 days, one a day for 90 days */
+    retention?: EtcdBackupRetentionArgs;
+    /** SNS topic the backup-age alarm notifies (the alarm exists without it). @default none */
+    alarmTopicArn?: pulumi.Input<string>;
+}
+
+/** Bootstraps a new cluster from a snapshot instead of an empty keyspace. */
+export interface EtcdRestoreArgs {
+    /**
+     * The snapshot object, as "s3://bucket/key": a backup this component took (gzip, with its sha256
+     * metadata). Each member restores it on its first boot only, when its data volume holds no member.
+     */
+    from: string;
+}
+
 /** Arguments of an {@link EtcdCluster}. */
 export interface EtcdClusterArgs {
     /** VPC the members run in. */
@@ -179,6 +218,10 @@ export interface EtcdClusterArgs {
     auth?: boolean;
     /** Readiness check run by `pulumi up`. */
     readiness?: EtcdReadinessArgs;
+    /** Scheduled backups to S3. @default on: every 15 minutes, to a bucket created for the cluster */
+    backup?: EtcdBackupArgs;
+    /** Restore a new cluster from a backup at first boot. @default none (an empty cluster) */
+    restore?: EtcdRestoreArgs;
     /** Tags added to every taggable resource. */
     tags?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }

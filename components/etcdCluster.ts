@@ -3,6 +3,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { EtcdClusterArgs } from "./args";
+import { backupLayout, clusterBackup, resolveBackup, resolveRestore } from "./backup";
 import { clusterIdentity, memberParameterPrefix } from "./identity";
 import { createMember, Member, MemberContext, memberInterface } from "./member";
 import { memberSecurityGroup } from "./network";
@@ -74,11 +75,19 @@ export class EtcdCluster extends pulumi.ComponentResource {
         // Validated before anything is registered, the component itself included.
         const settings = resolveSettings(args);
         resolvePlainDataVolume(args);
+        const backup = resolveBackup(args.backup);
+        const restore = resolveRestore(args.restore, settings.version, backup, settings.warnings);
         const base = safeClusterName(name);
         // Unique per project, stack and component name: keeps two clusters' parameters and tokens apart.
         const clusterId = `${base}-${sha256(`${pulumi.getProject()}/${pulumi.getStack()}/${name}`).slice(0, 8)}`;
         const memberNames = Array.from({ length: settings.size }, (_, i) => `${base}-${i}`);
-        checkPlainUserDataBound(args, settings, clusterId, memberNames);
+        checkPlainUserDataBound(
+            args,
+            settings,
+            clusterId,
+            memberNames,
+            backup && { restore: restore !== undefined, toolsKey: backupLayout(backup.prefix, clusterId).toolsKey },
+        );
         super(etcdClusterType, name, {}, opts);
         for (const warning of settings.warnings) {
             pulumi.log.warn(warning, this);
@@ -102,6 +111,20 @@ export class EtcdCluster extends pulumi.ComponentResource {
             .apply((dv) => resolveDataVolume(dv as Parameters<typeof resolveDataVolume>[0]));
 
         const identity = clusterIdentity(name, clusterId, args, settings, tags, this);
+        const clusterBackups =
+            backup &&
+            clusterBackup({
+                name,
+                clusterId,
+                backup,
+                restore,
+                version: settings.version,
+                kmsKeyArn: identity.kmsKeyArn,
+                region,
+                partition,
+                tags,
+                parent: this,
+            });
         const securityGroup = memberSecurityGroup(name, args, tags, this);
         this.securityGroupId = securityGroup.id;
 
@@ -130,6 +153,9 @@ export class EtcdCluster extends pulumi.ComponentResource {
             ami,
             instanceType,
             dataVolume,
+            backup: clusterBackups,
+            // A restored cluster must not share the token of the cluster its snapshot came from.
+            clusterToken: restoredClusterToken(clusterId, args.restore?.from),
         };
         const rollout: RolloutContext = {
             name,
@@ -210,8 +236,19 @@ export class EtcdCluster extends pulumi.ComponentResource {
     }
 }
 
+/** The cluster token of a cluster restored from `from`: the cluster id and a digest of the snapshot's URL. */
+export function restoredClusterToken(clusterId: string, from: string | undefined): string | undefined {
+    return from === undefined ? undefined : `${clusterId}-r${sha256(from).slice(0, 8)}`;
+}
+
 /** Refuses, before anything exists, arguments whose user-data could exceed EC2's 16 KB (userDataBound.ts). */
-function checkPlainUserDataBound(args: EtcdClusterArgs, settings: ClusterSettings, clusterId: string, memberNames: string[]): void {
+function checkPlainUserDataBound(
+    args: EtcdClusterArgs,
+    settings: ClusterSettings,
+    clusterId: string,
+    memberNames: string[],
+    backupTools: { restore: boolean; toolsKey: string } | undefined,
+): void {
     const plainOr = <T>(value: pulumi.Input<T> | undefined): T | undefined | "output" =>
         value === undefined ? undefined : typeof value === "string" ? (value as T) : "output";
     const instanceType = plainOr(args.instanceType ?? defaultInstanceType);
@@ -225,6 +262,7 @@ function checkPlainUserDataBound(args: EtcdClusterArgs, settings: ClusterSetting
         arches: instanceType === "output" || instanceType === undefined ? ["amd64", "arm64"] : [instanceArch(instanceType)],
         metricsOnMemberAddress: (args.metricsCidrs ?? []).length > 0,
         officialUrl: (a) => officialReleaseUrl(settings.version.text, a),
+        backupTools,
     });
 }
 

@@ -150,8 +150,9 @@ export function memberInstanceProfile(
     parameters: { all: pulumi.Input<string>[]; keys: pulumi.Input<string>[] } | undefined,
     tags: pulumi.Output<Record<string, string>>,
     parent: pulumi.Resource,
+    backupPolicy?: pulumi.Output<string>,
 ): MemberProfile | undefined {
-    if (!parameters && settings.readinessMode !== "ssm") {
+    if (!parameters && settings.readinessMode !== "ssm" && !backupPolicy) {
         return undefined;
     }
     const opts = { parent };
@@ -179,6 +180,10 @@ export function memberInstanceProfile(
             opts,
         ),
     ];
+    if (backupPolicy) {
+        // Snapshots under its cluster's prefix, the tools object, the backup-age metric (backup.ts).
+        policies.push(new aws.iam.RolePolicy(`${name}-member-${i}-backup`, { role: role.id, policy: backupPolicy }, opts));
+    }
     if (settings.readinessMode === "ssm") {
         policies.push(
             new aws.iam.RolePolicyAttachment(

@@ -1,6 +1,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { EtcdClusterArgs } from "./args";
+import { ClusterBackup } from "./backup";
 import { certificateParameter, ClusterIdentity, keyParameter, memberInstanceProfile, memberKeyParameterNames, memberParameterPrefix } from "./identity";
 import { issueCertificate, peerCertificateParams, serverCertificateParams } from "./pki";
 import { ReleaseArch } from "./releases";
@@ -33,6 +34,10 @@ export interface MemberContext {
     ami: pulumi.Output<string>;
     instanceType: pulumi.Output<string>;
     dataVolume: pulumi.Output<ResolvedDataVolume>;
+    /** The etcd cluster token when it is not the cluster id: a restored cluster gets a new one. */
+    clusterToken?: string;
+    /** Backups (and restore): the members' tools, their policy, and what must exist first. */
+    backup?: ClusterBackup;
 }
 
 /** One member's resources that the rollout and the outputs need. */
@@ -149,6 +154,7 @@ export function createMember(
         parameters && { all: parameterArns.all, keys: parameterArns.keys },
         tags,
         cluster.parent,
+        cluster.backup?.memberPolicy,
     );
 
     const userData = pulumi
@@ -163,12 +169,13 @@ export function createMember(
             peerPem: peer.certPem,
             serverKey: server.privateKeyPem,
             peerKey: peer.privateKeyPem,
+            tools: cluster.backup?.memberTools,
         })
-        .apply(({ members, rel, a, reg, volumeId, caPem, serverPem, peerPem, serverKey, peerKey }) => {
+        .apply(({ members, rel, a, reg, volumeId, caPem, serverPem, peerPem, serverKey, peerKey, tools }) => {
             const text = renderMemberUserData({
                 member: members[i],
                 members,
-                clusterToken: clusterId,
+                clusterToken: cluster.clusterToken ?? clusterId,
                 version: settings.version.text,
                 features: settings.features,
                 arch: a,
@@ -181,6 +188,7 @@ export function createMember(
                 region: reg,
                 ssmParameterPrefix: parameters ? prefix : undefined,
                 enableAuth: settings.auth && i === 0 ? { memberNames: cluster.memberNames } : undefined,
+                memberTools: tools,
                 tls: {
                     caCertPem: caPem,
                     serverCertPem: serverPem,
@@ -214,7 +222,7 @@ export function createMember(
             // The fixed interface can belong to one instance only: the old one goes first.
             deleteBeforeReplace: true,
             // The parameters exist and the role holds its policies before the boot script asks for them.
-            dependsOn: withResources(after, [...allParameters, ...(profile ? [profile.profile, ...profile.policies] : [])]),
+            dependsOn: withResources(after, [...allParameters, ...(profile ? [profile.profile, ...profile.policies] : []), ...(cluster.backup?.ready ?? [])]),
         },
     );
     const attachment = new aws.ec2.VolumeAttachment(

@@ -8,7 +8,7 @@ import { ReleaseArch } from "./releases";
 import { MemberTlsMaterial, MemberUserDataParams, renderMemberUserData } from "./render/memberUserData";
 import { ClusterSettings, EtcdClusterArgumentError, limits } from "./validation";
 
-/** Bytes of EC2's 16 KB that every combination of arguments leaves free, for features to come. */
+/** Bytes of EC2's 16 KB that every combination of arguments leaves free, for features to come (backups took 1 KB of 2). */
 export const userDataReserveBytes = 1024;
 
 /** The most user-data any combination may need: EC2's limit less the reserve. */
@@ -48,6 +48,8 @@ export interface UserDataBoundParams {
     metricsOnMemberAddress: boolean;
     /** The official URL of a release for an architecture. */
     officialUrl: (arch: ReleaseArch) => string;
+    /** Backups on: the tools object's URL and SHA-256 (and the restore step) are in user-data. */
+    backupTools?: { restore: boolean; toolsKey: string };
 }
 
 export interface UserDataBound {
@@ -75,7 +77,7 @@ export function userDataBound(p: UserDataBoundParams): UserDataBound {
             const params: MemberUserDataParams = {
                 member,
                 members,
-                clusterToken: p.clusterId,
+                clusterToken: p.backupTools?.restore ? `${p.clusterId}-r00000000` : p.clusterId,
                 version: s.version.text,
                 features: s.features,
                 arch,
@@ -88,6 +90,13 @@ export function userDataBound(p: UserDataBoundParams): UserDataBound {
                 region: "x".repeat(24),
                 ssmParameterPrefix: s.keyDelivery === "ssm" ? p.ssmParameterPrefix(member.name) : undefined,
                 enableAuth: s.auth && i === 0 ? { memberNames: p.memberNames } : undefined,
+                // The longest bucket name and key prefix.
+                memberTools: p.backupTools && {
+                    url: `s3://${"b".repeat(63)}/${"p".repeat(280)}`,
+                    sha256: "f".repeat(64),
+                    backupTimer: true,
+                    restore: p.backupTools.restore,
+                },
                 tls,
             };
             const bytes = Buffer.byteLength(renderMemberUserData(params), "utf8");

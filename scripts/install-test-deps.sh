@@ -46,7 +46,20 @@ fill_mirror() {
   npx --no-install ts-node --transpile-only scripts/setup-mirror.ts --mirror "$MIRROR"
 }
 
+# The backup tests run the members' scripts with the real AWS CLI against moto's server (S3, KMS, CloudWatch).
+ensure_aws_apis() {
+  if ! command -v aws >/dev/null; then
+    log "installing awscli"
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends awscli >/dev/null
+  fi
+  if ! python3 -c 'import moto.server' 2>/dev/null; then
+    log "installing moto[server] for python3"
+    python3 -m pip install --quiet "moto[server]" || log "could not install moto; the backup tests need it (pip install \"moto[server]\")"
+  fi
+}
+
 install_packages
+ensure_aws_apis
 mkdir -p "$MIRROR"
 fill_mirror
 bash scripts/local/build-member-image.sh

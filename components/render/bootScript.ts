@@ -47,6 +47,10 @@ export interface BootScriptParams {
     volumeWaitSeconds?: number;
     /** Further units started (without blocking) once etcd has been started. */
     unitsAfterEtcd?: string[];
+    /** An installer of further tools (backup, restore) in S3, run once its SHA-256 matches. */
+    tools?: { url: string; sha256: string };
+    /** Commands run once the data volume is mounted, before etcd is started; a failure stops the boot. */
+    commandsBeforeEtcd?: string[];
 }
 
 /**
@@ -91,6 +95,9 @@ fetch_ssm() {
  * not wait for the other members. On a checksum mismatch it stops before installing anything.
  */
 export function renderBootScript(p: BootScriptParams): string {
+    if (p.tools && (!/^s3:\/\/[a-z0-9.-]+\/[A-Za-z0-9._/-]+$/.test(p.tools.url) || !/^[0-9a-f]{64}$/.test(p.tools.sha256))) {
+        throw new Error(`tools ${JSON.stringify(p.tools)}: expected an s3:// URL of safe characters and a SHA-256`);
+    }
     for (const f of p.ssmFiles) {
         if (!/^[a-z]+\.(crt|key)$/.test(f.file)) {
             throw new Error(`SSM file name ${JSON.stringify(f.file)} is not a plain certificate or key name`);
@@ -98,7 +105,7 @@ export function renderBootScript(p: BootScriptParams): string {
     }
     const keyFetches = p.ssmFiles.map((f) => `fetch_ssm ${f.file}${f.sha256 ? ` ${shellQuote(f.sha256)}` : ""}`).join("\n");
     const tools = Object.entries(bootToolPackages).map(([command, pkg]) => `${command}:${pkg}`);
-    if (p.ssmFiles.length > 0) {
+    if (p.ssmFiles.length > 0 || p.tools) {
         tools.push("aws:awscli-2");
     }
     return withoutComments(`#!/bin/bash
@@ -266,7 +273,22 @@ prepare_data_volume() {
   chmod 0700 "$DATA_DIR"
 }
 
-start_etcd() {
+${
+    p.tools
+        ? `# The tools installer is pinned by its SHA-256: nothing else is run.
+readonly TOOLS_URL=${shellQuote(p.tools.url)} TOOLS_SHA256=${shellQuote(p.tools.sha256)}
+install_tools() {
+  local f
+  f=$(mktemp)
+  retry 6 aws s3 cp --region "$AWS_REGION" --only-show-errors "$TOOLS_URL" "$f" || fail "could not download $TOOLS_URL"
+  [[ "$(sha256sum "$f" | cut -d' ' -f1)" == "$TOOLS_SHA256" ]] || fail "$TOOLS_URL does not match its pinned SHA-256"
+  bash "$f"
+  rm -f "$f"
+}
+
+`
+        : ""
+}start_etcd() {
   systemctl daemon-reload
   systemctl enable etcd.service
   # --no-block: etcd notifies systemd only after joining a quorum, which needs the other members.
@@ -291,8 +313,8 @@ ${keyFetches
     .map((l) => `  ${l}`)
     .join("\n")}
   secure_pki
-  prepare_data_volume
-  start_etcd
+${p.tools ? "  install_tools\n" : ""}  prepare_data_volume
+${(p.commandsBeforeEtcd ?? []).map((c) => `  ${c}\n`).join("")}  start_etcd
 }
 
 main "$@"

@@ -2,6 +2,7 @@ import { TlsMinVersion } from "../args";
 import { EtcdVersionFeatures, ReleaseArch } from "../releases";
 import { ResolvedTuning } from "../validation";
 import { authScriptPath, authUnitName, authUnitPath, renderAuthScript, renderAuthUnit } from "./authBootstrap";
+import { backupPaths } from "./backup";
 import { createHash } from "crypto";
 import { growTimerName, growUnitName, renderBootScript, SsmFile } from "./bootScript";
 import { CloudConfigFile, renderCloudConfig } from "./cloudConfig";
@@ -53,6 +54,8 @@ export interface MemberUserDataParams {
     tls: MemberTlsMaterial;
     /** Enables etcd authentication from this member once the cluster is healthy (one member only). */
     enableAuth?: { memberNames: string[] };
+    /** The backup and restore tools: an installer in S3 pinned by its SHA-256 (see render/backup.ts). */
+    memberTools?: { url: string; sha256: string; backupTimer: boolean; restore: boolean };
 }
 
 const file = (path: string, content: string, permissions = "0644", owner = "root:root"): CloudConfigFile => ({
@@ -95,7 +98,9 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
                 region: p.region,
                 ssmParameterPrefix: p.ssmParameterPrefix,
                 ssmFiles: fetched,
-                unitsAfterEtcd: p.enableAuth ? [authUnitName] : [],
+                unitsAfterEtcd: [...(p.enableAuth ? [authUnitName] : []), ...(p.memberTools?.backupTimer ? [backupPaths.timerName] : [])],
+                tools: p.memberTools && { url: p.memberTools.url, sha256: p.memberTools.sha256 },
+                commandsBeforeEtcd: p.memberTools?.restore ? [backupPaths.restoreScript] : [],
             }),
             "0755",
         ),

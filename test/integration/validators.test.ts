@@ -35,6 +35,19 @@ const filesOf = (userData: string): WrittenFile[] => parse(userData)["write_file
 const [v36, v35, v34] = [defaultVersion(), newestMirrored("3.5"), newestMirrored("3.4")];
 const variants: [string, string][] = [
     [`${v36} with SSM keys`, renderMemberUserData(memberParams(v36))],
+    [
+        `${v36} with SSM keys, backups and restore`,
+        renderMemberUserData(
+            memberParams(v36, {
+                memberTools: {
+                    url: "s3://etcd-backups-1a2b3c4d-0/etcd-backups/etcd-1a2b3c4d/tools/member-tools.sh",
+                    sha256: "a".repeat(64),
+                    backupTimer: true,
+                    restore: true,
+                },
+            }),
+        ),
+    ],
     [`${v35} with SSM keys and auth`, renderMemberUserData(memberParams(v35, { enableAuth: { memberNames: ["etcd-0", "etcd-1", "etcd-2"] } }))],
     [
         `${v34} with inline keys`,
@@ -93,6 +106,7 @@ describe("shellcheck", () => {
     test.each([
         "scripts/etcd-health-gate.sh",
         "scripts/install-test-deps.sh",
+        "test/helpers/overlay-root.sh",
         "scripts/run-tests.sh",
         "scripts/generate-release-table.sh",
         "scripts/local/build-member-image.sh",

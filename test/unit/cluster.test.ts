@@ -49,7 +49,14 @@ const build: Record<string, EtcdClusterArgs> = {
     prod: { ...base, clientCidrs: ["10.0.0.0/16"], clientSecurityGroupIds: ["sg-0apiserver"], tags: { team: "platform" } },
     five: { ...base, size: 5, metricsCidrs: ["10.9.0.0/24"] },
     pair: { ...base, subnetIds: subnets.slice(0, 2) },
-    inline: { ...base, keyDelivery: "inline", readiness: { mode: "direct" }, ami: "ami-0123456789abcdef0", dataVolume: { kmsKeyId: "alias/etcd-data" } },
+    inline: {
+        ...base,
+        keyDelivery: "inline",
+        readiness: { mode: "direct" },
+        ami: "ami-0123456789abcdef0",
+        dataVolume: { kmsKeyId: "alias/etcd-data" },
+        backup: { enabled: false },
+    },
     rsa: { ...base, tls: { keyAlgorithm: "RSA" }, readiness: { mode: "none" } },
     open: { ...base, clientCidrs: [pulumi.output("0.0.0.0/0")], allowPublicAccess: true, readiness: { mode: "none" } },
 };
@@ -81,7 +88,9 @@ describe("resource graph", () => {
         expect(count(T.attachment)).toBe(size);
         expect(count(T.parameter)).toBe(5 * size);
         expect(count(T.role)).toBe(size);
-        expect(count(T.policy)).toBe(size);
+        // The key policy and the backup policy (backups are on by default).
+        expect(count(T.policy)).toBe(2 * size);
+        expect(of(name, T.policy).filter((p) => p.name.endsWith("-backup"))).toHaveLength(size);
         expect(count(T.profile)).toBe(size);
         expect(count(T.key)).toBe(2 + 2 * size); // CA, client, and server + peer per member
         expect(count(T.selfSigned)).toBe(1);
@@ -211,7 +220,7 @@ describe("resource graph", () => {
         }
     });
 
-    test("inline key delivery creates no parameters and no role (direct readiness); readiness none creates no gates", () => {
+    test("inline key delivery creates no parameters and no role (direct readiness, backups off); readiness none creates no gates", () => {
         expect(of("inline", T.parameter)).toHaveLength(0);
         expect(of("inline", T.policy)).toHaveLength(0);
         expect(of("inline", T.role)).toHaveLength(0);

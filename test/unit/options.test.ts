@@ -85,6 +85,7 @@ const build: Record<string, EtcdClusterArgs> = {
     ownca: { ...base, ca: callerCa },
     inline: { ...base, keyDelivery: "inline" },
     inlinedirect: { ...base, keyDelivery: "inline", readiness: { mode: "direct" } },
+    inlinedirectnobackup: { ...base, keyDelivery: "inline", readiness: { mode: "direct" }, backup: { enabled: false } },
     callerkms: { ...base, kmsKeyArn: callerKms },
     auth: { ...base, auth: true },
     direct: { ...base, readiness: { mode: "direct", timeoutSeconds: 300 } },
@@ -296,7 +297,7 @@ describe("storage and keys", () => {
         }
         for (const v of of("callerkms", T.volume)) expect(v.inputs.kmsKeyId).toBe(callerKms);
         for (const i of of("callerkms", T.instance)) expect(i.inputs.rootBlockDevice.kmsKeyId).toBe(callerKms);
-        for (const policy of of("callerkms", T.policy)) {
+        for (const policy of of("callerkms", T.policy).filter((p) => p.name.endsWith("-keys"))) {
             expect(JSON.parse(policy.inputs.policy).Statement[1]).toMatchObject({ Action: "kms:Decrypt", Resource: callerKms });
         }
     });
@@ -319,8 +320,10 @@ describe("identity and access", () => {
                 Version: "2012-10-17",
                 Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
             });
-            const inlinePolicies = of("plain", T.policy).filter((p) => p.inputs.role === role.id);
-            expect(inlinePolicies.map((p) => p.name)).toEqual([`plain-member-${i}-keys`]);
+            const rolePolicies = of("plain", T.policy).filter((p) => p.inputs.role === role.id);
+            // The key policy, and the backup policy (backups are on by default; see backup.test.ts).
+            expect(rolePolicies.map((p) => p.name).sort()).toEqual([`plain-member-${i}-backup`, `plain-member-${i}-keys`]);
+            const inlinePolicies = rolePolicies.filter((p) => p.name.endsWith("-keys"));
             const own = of("plain", T.parameter)
                 .filter((p) => p.name.startsWith(`plain-member-${i}-`))
                 .map((p) => p.outputs.arn)
@@ -335,13 +338,13 @@ describe("identity and access", () => {
 
     test("readiness direct: the role keeps the key policy and loses the SSM agent policy", () => {
         expect(of("direct", T.profile)).toHaveLength(3);
-        expect(of("direct", T.policy)).toHaveLength(3);
+        expect(of("direct", T.policy).filter((p) => p.name.endsWith("-keys"))).toHaveLength(3);
         expect(of("direct", T.managed)).toEqual([]);
     });
 
-    test("inline keys with ssm readiness: a role with the SSM agent policy only; inline keys with direct readiness: no role at all", () => {
+    test("inline keys with ssm readiness: a role with the SSM agent policy only; inline keys with direct readiness: the backup policy and the parameter deny, or no role at all without backups", () => {
         // The SSM agent policy allows reading every parameter: an explicit deny takes that back.
-        for (const policy of of("inline", T.policy)) {
+        for (const policy of of("inline", T.policy).filter((p) => p.name.endsWith("-keys"))) {
             expect(JSON.parse(policy.inputs.policy).Statement).toEqual([
                 {
                     Sid: "NoParameters",
@@ -351,12 +354,19 @@ describe("identity and access", () => {
                 },
             ]);
         }
-        expect(of("inline", T.policy)).toHaveLength(3);
+        expect(of("inline", T.policy).filter((p) => p.name.endsWith("-keys"))).toHaveLength(3);
         expect(of("inline", T.managed).map((a) => a.inputs.policyArn)).toEqual([managedSsm, managedSsm, managedSsm]);
         expect(of("inline", T.instance).every((i) => typeof i.inputs.iamInstanceProfile === "string")).toBe(true);
-        expect(of("inlinedirect", T.role)).toEqual([]);
-        expect(of("inlinedirect", T.profile)).toEqual([]);
-        expect(of("inlinedirect", T.instance).every((i) => i.inputs.iamInstanceProfile === undefined)).toBe(true);
+        expect(of("inlinedirect", T.role)).toHaveLength(3);
+        expect(of("inlinedirect", T.managed)).toEqual([]);
+        // The backup policy, and the explicit parameter deny every role gets.
+        expect(of("inlinedirect", T.policy).filter((p) => p.name.endsWith("-backup"))).toHaveLength(3);
+        for (const policy of of("inlinedirect", T.policy).filter((p) => p.name.endsWith("-keys"))) {
+            expect(JSON.parse(policy.inputs.policy).Statement.map((st: { Sid: string }) => st.Sid)).toEqual(["NoParameters"]);
+        }
+        expect(of("inlinedirectnobackup", T.role)).toEqual([]);
+        expect(of("inlinedirectnobackup", T.profile)).toEqual([]);
+        expect(of("inlinedirectnobackup", T.instance).every((i) => i.inputs.iamInstanceProfile === undefined)).toBe(true);
     });
 
     test("keyDelivery ssm: the boot script fetches the member's own parameters; inline: the keys are files in user-data, no parameters", () => {
@@ -520,8 +530,16 @@ describe("readiness", () => {
 
 describe("tags", () => {
     test("tags and the cluster tag reach every taggable resource; members and volumes are named", () => {
-        // Every AWS resource but those AWS cannot tag (policy attachments, inline policies, volume attachments).
-        const untaggable = [T.managed, T.policy, "aws:ec2/volumeAttachment:VolumeAttachment"];
+        // Every AWS resource but those AWS cannot tag (policy attachments, inline policies, volume attachments,
+        // a bucket's settings).
+        const untaggable = [
+            T.managed,
+            T.policy,
+            "aws:ec2/volumeAttachment:VolumeAttachment",
+            ...["Versioning", "PublicAccessBlock", "OwnershipControls", "ServerSideEncryptionConfiguration", "Policy", "LifecycleConfiguration"].map(
+                (k) => `aws:s3/bucket${k}:Bucket${k}`,
+            ),
+        ];
         const taggable = of("tagged").filter((r) => r.type.startsWith("aws:") && !untaggable.includes(r.type));
         expect(taggable.length).toBeGreaterThan(20);
         for (const r of taggable) {

@@ -1,8 +1,9 @@
 // EC2's 16 KB user-data limit, known to hold before anything is created: the plain-value bound covers every
-// combination the arguments allow with SSM delivery (with 1 KB to spare), is never below the real user-data
+// combination the arguments allow with SSM delivery (backups and a restore included, with 1 KB to spare), is never below the real user-data
 // (real certificates under mocks), and refuses what cannot fit (inline RSA keys) before any resource exists.
 import * as pulumi from "@pulumi/pulumi";
 import type { EtcdClusterArgs } from "../../components";
+import { backupLayout } from "../../components/backup";
 import { officialReleaseUrl } from "../../components/releases";
 import { userDataBound, userDataBudgetBytes, userDataReserveBytes } from "../../components/userDataBound";
 import { limits, resolveSettings } from "../../components/validation";
@@ -27,6 +28,8 @@ function boundOf(args: Partial<EtcdClusterArgs>, options: { name?: string; urlOu
         arches: options.typeOutput ? ["amd64", "arm64"] : ["amd64"],
         metricsOnMemberAddress: (args.metricsCidrs ?? []).length > 0,
         officialUrl: (a) => officialReleaseUrl(settings.version.text, a),
+        // Backups are on by default; a restore adds its step.
+        backupTools: { restore: true, toolsKey: backupLayout("etcd-backups/", clusterId).toolsKey },
     }).bytes;
 }
 

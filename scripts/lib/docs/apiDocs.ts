@@ -93,6 +93,9 @@ export function renderApiTables(): string {
         ["tls", "EtcdTlsArgs"],
         ["ca", "EtcdCaArgs"],
         ["readiness", "EtcdReadinessArgs"],
+        ["backup", "EtcdBackupArgs"],
+        ["backup.retention", "EtcdBackupRetentionArgs"],
+        ["restore", "EtcdRestoreArgs"],
     ];
     const sections = [
         "### Inputs (`EtcdClusterArgs`)",

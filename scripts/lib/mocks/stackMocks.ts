@@ -354,6 +354,12 @@ export class StackMocks implements pulumi.runtime.Mocks {
                 const keyId = `${hex(name, 8)}-${hex(name + 1, 4)}-${hex(name + 2, 4)}-${hex(name + 3, 4)}-${hex(name + 4, 12)}`;
                 return { id: keyId, state: { ...inputs, keyId, arn: arn("kms", `key/${keyId}`) } };
             }
+            case "aws:s3/bucket:Bucket": {
+                // S3 appends 26 digits to a bucket prefix.
+                const digits = hex(name, 26).replace(/[a-f]/g, (c) => String(c.charCodeAt(0) - 97));
+                const bucket = inputs.bucket ?? `${inputs.bucketPrefix ?? "terraform-"}${digits}`;
+                return { id: bucket, state: { ...inputs, bucket, arn: `arn:aws:s3:::${bucket}`, bucketDomainName: `${bucket}.s3.amazonaws.com` } };
+            }
             case "aws:ssm/parameter:Parameter":
                 return { id: inputs.name, state: { ...inputs, arn: arn("ssm", `parameter${inputs.name}`), version: 1 } };
             case "aws:iam/role:Role":

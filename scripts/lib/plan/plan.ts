@@ -76,6 +76,29 @@ const describers: Record<string, Describe> = {
             .join("; "),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": (i, ref) => `role=${ref(i.role)} ${i.policyArn}`,
     "aws:iam/instanceProfile:InstanceProfile": (i, ref) => `role=${ref(i.role)}`,
+    // Backups: the bucket's settings, the members' tools object (by digest, like user-data) and the age alarm.
+    "aws:s3/bucket:Bucket": (i) => `prefix=${i.bucketPrefix ?? i.bucket}`,
+    "aws:s3/bucketVersioning:BucketVersioning": (i, ref) => `${ref(i.bucket)} ${i.versioningConfiguration?.status}`,
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": (i, ref) =>
+        `${ref(i.bucket)} ${[i.blockPublicAcls, i.blockPublicPolicy, i.ignorePublicAcls, i.restrictPublicBuckets].every(Boolean) ? "all public access blocked" : "public access partly allowed"}`,
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": (i, ref) => `${ref(i.bucket)} ${i.rule?.objectOwnership}`,
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (i, ref) =>
+        (i.rules ?? [])
+            .map(
+                (r: any) =>
+                    `${ref(i.bucket)} ${r.applyServerSideEncryptionByDefault?.sseAlgorithm}(${ref(r.applyServerSideEncryptionByDefault?.kmsMasterKeyId)})`,
+            )
+            .join(", "),
+    "aws:s3/bucketPolicy:BucketPolicy": (i, ref) =>
+        `${ref(i.bucket)} ${JSON.parse(i.policy)
+            .Statement.map((s: any) => s.Sid)
+            .join(",")}`,
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": (i, ref) =>
+        `${ref(i.bucket)} ${(i.rules ?? []).map((r: any) => `${r.filter?.prefix?.split("/").slice(-2).join("/")}:${r.expiration?.days}d`).join(" ")} previous-versions:${i.rules?.[0]?.noncurrentVersionExpiration?.noncurrentDays}d`,
+    "aws:s3/bucketObjectv2:BucketObjectv2": (i, ref) =>
+        `${ref(i.bucket)}/${i.key} ${typeof i.content === "string" ? `content=${bytes(i.content)}` : ""} ${i.serverSideEncryption}(${ref(i.kmsKeyId)})`,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": (i) =>
+        `${i.namespace}/${i.metricName} ${i.statistic} > ${i.threshold} over ${i.evaluationPeriods}x${i.period}s missing=${i.treatMissingData} actions=${(i.alarmActions ?? []).length}`,
     "tls:index/privateKey:PrivateKey": (i) => join2([i.algorithm, i.ecdsaCurve, i.rsaBits && String(i.rsaBits)]),
     "tls:index/selfSignedCert:SelfSignedCert": (i) =>
         join2([

@@ -31,6 +31,17 @@ const replacingProperties: Record<string, string[]> = {
     "aws:iam/rolePolicy:RolePolicy": ["name", "role"],
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": ["role", "policyArn"],
     "aws:iam/instanceProfile:InstanceProfile": ["name", "namePrefix"],
+    // Backups (terraform-provider-aws: bucket and bucket_prefix force new on the bucket; each bucket setting
+    // is tied to its bucket; an object to its bucket and key).
+    "aws:s3/bucket:Bucket": ["bucket", "bucketPrefix", "objectLockEnabled"],
+    "aws:s3/bucketVersioning:BucketVersioning": ["bucket", "expectedBucketOwner"],
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ["bucket"],
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": ["bucket"],
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": ["bucket", "expectedBucketOwner"],
+    "aws:s3/bucketPolicy:BucketPolicy": ["bucket"],
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ["bucket", "expectedBucketOwner"],
+    "aws:s3/bucketObjectv2:BucketObjectv2": ["bucket", "key"],
+    "aws:cloudwatch/metricAlarm:MetricAlarm": ["name"],
     // The tls resources are immutable: any input change makes a new key or certificate.
     "tls:index/privateKey:PrivateKey": ["*"],
     "tls:index/selfSignedCert:SelfSignedCert": ["*"],
