@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { EtcdBackupArgs, EtcdRestoreArgs } from "./args";
 import { EtcdVersion } from "./releases";
 import { createHash } from "crypto";
-import { backupIntervalsMinutes, backupMetric, memberToolFiles, renderToolsInstaller, SnapshotTool } from "./render/backup";
+import { backupIntervalsMinutes, backupMetric, backupPaths, memberToolFiles, renderToolsInstaller, SnapshotTool } from "./render/backup";
 import { EtcdClusterArgumentError } from "./validation";
 
 /** Backup settings once validated, with defaults filled in. */
@@ -364,7 +364,7 @@ export interface ClusterBackupArgs {
 /** What the members of a cluster with backups need from it. */
 export interface ClusterBackup {
     /** The tools installer in S3 and its SHA-256, which the user-data pins. */
-    memberTools: pulumi.Output<{ url: string; sha256: string; backupTimer: boolean; restore: boolean }>;
+    memberTools: pulumi.Output<{ url: string; sha256: string; restore: boolean }>;
     /** The members' backup policy (JSON). */
     memberPolicy: pulumi.Output<string>;
     /** What must exist before a member boots: the bucket's settings and the tools object. */
@@ -399,6 +399,7 @@ export function clusterBackup(a: ClusterBackupArgs): ClusterBackup {
                     bumpRevision: a.restore.bumpRevision,
                 },
             }),
+            [backupPaths.timerName],
         ),
     );
     const tools = new aws.s3.BucketObjectv2(
@@ -417,7 +418,6 @@ export function clusterBackup(a: ClusterBackupArgs): ClusterBackup {
     const memberTools = pulumi.all([store.bucket, installer]).apply(([bucket, text]) => ({
         url: `s3://${bucket}/${store.layout.toolsKey}`,
         sha256: createHash("sha256").update(text).digest("hex"),
-        backupTimer: true,
         restore: a.restore !== undefined,
     }));
     const memberPolicy = pulumi.all([a.partition, a.region, store.bucket, a.kmsKeyArn]).apply(([partition, region, bucket, kmsKeyArn]) =>

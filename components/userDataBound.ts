@@ -90,11 +90,10 @@ export function userDataBound(p: UserDataBoundParams): UserDataBound {
                 region: "x".repeat(24),
                 ssmParameterPrefix: s.keyDelivery === "ssm" ? p.ssmParameterPrefix(member.name) : undefined,
                 enableAuth: s.auth && i === 0 ? { memberNames: p.memberNames } : undefined,
-                // The longest bucket name and key prefix.
+                // The longest bucket name (a bucket the component creates, or one passed as an output) and the real key.
                 memberTools: p.backupTools && {
-                    url: `s3://${"b".repeat(63)}/${"p".repeat(280)}`,
+                    url: `s3://${"b".repeat(63)}/${p.backupTools.toolsKey}`,
                     sha256: "f".repeat(64),
-                    backupTimer: true,
                     restore: p.backupTools.restore,
                 },
                 tls,

@@ -4,11 +4,12 @@ import { join } from "path";
 import { down, endpointStates, loadCluster, localStateRoot, up, waitHealthy } from "./lib/local/localCluster";
 import { chooseNetworkIndex, downCommand, networkIndexes, networkPrefix as prefixOf, readNetworkState } from "./lib/local/localNetwork";
 import { renderLocalPlan } from "./lib/local/localRender";
+import { backupStoreAddress, removeBackupStore, runningBackupStore } from "./lib/local/backupStore";
 import { findRelease } from "./lib/local/localRelease";
 import { spawnSync } from "child_process";
 
-const usage = `usage: npm run local -- [--size N] [--zones N] [--etcd-version V] [--etcd-dir DIR] [--name NAME] [--network-index K] [--auth] [--json] [--plan-only]
-       npm run local -- --down [--name NAME]`;
+const usage = `usage: npm run local -- [--size N] [--zones N] [--etcd-version V] [--etcd-dir DIR] [--name NAME] [--network-index K] [--auth] [--restore s3://BUCKET/KEY] [--json] [--plan-only]
+       npm run local -- --down [--name NAME] [--backup-store]`;
 
 interface CliOptions {
     down: boolean;
@@ -22,10 +23,14 @@ interface CliOptions {
     networkIndex?: number;
     etcdVersion?: string;
     etcdDir?: string;
+    /** The component's restore.from: the new cluster is restored from this backup. */
+    restoreFrom?: string;
+    /** With --down: also stop the local backup store, losing every backup it holds. */
+    backupStore: boolean;
 }
 
 function parseArgs(argv: string[]): CliOptions {
-    const o: CliOptions = { down: false, json: false, planOnly: false, auth: false, size: 3, zones: 3, name: "local" };
+    const o: CliOptions = { down: false, json: false, planOnly: false, auth: false, size: 3, zones: 3, name: "local", backupStore: false };
     const value = (i: number) => {
         if (argv[i + 1] === undefined) throw new Error(`${argv[i]} needs a value\n${usage}`);
         return argv[i + 1];
@@ -48,6 +53,12 @@ function parseArgs(argv: string[]): CliOptions {
                 break;
             case "--auth":
                 o.auth = true;
+                break;
+            case "--restore":
+                o.restoreFrom = value(i++);
+                break;
+            case "--backup-store":
+                o.backupStore = true;
                 break;
             case "--size":
                 o.size = integer("--size", value(i++), 1, 9);
@@ -80,7 +91,14 @@ function parseArgs(argv: string[]): CliOptions {
 }
 
 /** Command-line flags of the component arguments the runner sets, so that an argument error names what was typed. */
-const flagOfArgument: Record<string, string> = { auth: "--auth", size: "--size", version: "--etcd-version", subnetIds: "--zones" };
+const flagOfArgument: Record<string, string> = {
+    auth: "--auth",
+    size: "--size",
+    version: "--etcd-version",
+    subnetIds: "--zones",
+    restore: "--restore",
+    "restore.from": "--restore",
+};
 
 function inFlagTerms(e: Error): Error {
     const argument = (e as { argument?: unknown }).argument;
@@ -105,8 +123,22 @@ async function main(): Promise<void> {
     if (process.getuid?.() !== 0) {
         throw new Error("npm run local needs root: it starts containers and creates a bridge, loop devices and cgroups");
     }
+    if (o.backupStore && !o.down) throw new Error(`--backup-store goes with --down\n${usage}`);
     if (o.down) {
         console.log(down(o.name) ? `local cluster ${o.name} stopped and removed` : `no local cluster named ${o.name}`);
+        const store = runningBackupStore();
+        if (o.backupStore) {
+            console.log(
+                removeBackupStore()
+                    ? `local backup store stopped and removed (every backup it held is gone; interface ${backupStoreAddress.link} deleted)`
+                    : "no local backup store was running",
+            );
+        } else if (store) {
+            console.log(
+                `kept: the local backup store (moto at ${store.endpoint}, pid ${store.pid}), which holds the backups of every local cluster, ` +
+                    `as S3 outlives a cluster. Remove it too with: npm run local -- --down --backup-store`,
+            );
+        }
         return;
     }
     const log = (message: string) => console.error(`[local ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
@@ -129,6 +161,7 @@ async function main(): Promise<void> {
         networkPrefix,
         auth: o.auth,
         stack: o.name,
+        restoreFrom: o.restoreFrom,
     }).catch((e: Error) => {
         throw inFlagTerms(e);
     });

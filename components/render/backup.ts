@@ -191,7 +191,7 @@ const heredocEnd = "ETCD_MEMBER_TOOLS_EOF";
  * 16 KB), so the component stores it as an S3 object whose SHA-256 the user-data pins; as plain text, its
  * changes show in a preview like user-data's.
  */
-export function renderToolsInstaller(files: ToolFile[]): string {
+export function renderToolsInstaller(files: ToolFile[], startUnits: string[] = []): string {
     const parts = [...files]
         .sort((a, b) => a.path.localeCompare(b.path))
         .map((f) => {
@@ -200,7 +200,15 @@ export function renderToolsInstaller(files: ToolFile[]): string {
             }
             return `install -D -m ${f.mode} /dev/stdin ${f.path} <<'${heredocEnd}'\n${f.content.endsWith("\n") ? f.content : `${f.content}\n`}${heredocEnd}\n`;
         });
-    return `#!/bin/bash\n# Installs an etcd member's backup and restore tools; rendered by the EtcdCluster component.\nset -euo pipefail\n${parts.join("")}`;
+    // Units are started here rather than from user-data, which has no bytes to spare. The backup service skips
+    // its runs until etcd has a data dir, so the timer may start before etcd does.
+    const starts = startUnits.map((u) => {
+        if (!/^[a-z0-9-]+\.(timer|service)$/.test(u)) throw new Error(`unit ${JSON.stringify(u)} cannot be started safely by the installer`);
+        return `systemctl enable --now --no-block ${u}\n`;
+    });
+    return `#!/bin/bash\n# Installs an etcd member's backup and restore tools; rendered by the EtcdCluster component.\nset -euo pipefail\n${parts.join("")}${
+        starts.length > 0 ? `systemctl daemon-reload\n${starts.join("")}` : ""
+    }`;
 }
 
 /** Everything a member needs for backups (and, with \`restore\`, for its first boot), as files. */

@@ -118,7 +118,7 @@ readonly ETCD_VERSION=${shellQuote(p.version)}
 readonly RELEASE_URL=${shellQuote(p.releaseUrl)}
 readonly RELEASE_SHA256=${shellQuote(p.releaseSha256)}
 readonly DATA_VOLUME_ID=${shellQuote(p.dataVolumeId)}
-${p.ssmFiles.length > 0 ? `readonly AWS_REGION=${shellQuote(p.region)}\nreadonly SSM_PREFIX=${shellQuote(p.ssmParameterPrefix ?? "")}\n` : ""}readonly VOLUME_WAIT_SECONDS=${p.volumeWaitSeconds ?? 600}
+${p.ssmFiles.length > 0 || p.tools ? `readonly AWS_REGION=${shellQuote(p.region)}\n` : ""}${p.ssmFiles.length > 0 ? `readonly SSM_PREFIX=${shellQuote(p.ssmParameterPrefix ?? "")}\n` : ""}readonly VOLUME_WAIT_SECONDS=${p.volumeWaitSeconds ?? 600}
 readonly DATA_DIR=${memberPaths.dataDir}
 readonly BIN_DIR=${memberPaths.binDir}
 readonly PKI_DIR=${memberPaths.pkiDir}
@@ -275,15 +275,12 @@ prepare_data_volume() {
 
 ${
     p.tools
-        ? `# The tools installer is pinned by its SHA-256: nothing else is run.
+        ? `# The tools installer (backup, restore) is pinned by its SHA-256: nothing else is run.
 readonly TOOLS_URL=${shellQuote(p.tools.url)} TOOLS_SHA256=${shellQuote(p.tools.sha256)}
 install_tools() {
-  local f
-  f=$(mktemp)
-  retry 6 aws s3 cp --region "$AWS_REGION" --only-show-errors "$TOOLS_URL" "$f" || fail "could not download $TOOLS_URL"
-  [[ "$(sha256sum "$f" | cut -d' ' -f1)" == "$TOOLS_SHA256" ]] || fail "$TOOLS_URL does not match its pinned SHA-256"
-  bash "$f"
-  rm -f "$f"
+  retry 6 aws s3 cp --region "$AWS_REGION" --only-show-errors "$TOOLS_URL" /run/etcd-tools || fail "could not download $TOOLS_URL"
+  sha256sum -c --status <<<"$TOOLS_SHA256  /run/etcd-tools" || fail "$TOOLS_URL: SHA-256 mismatch"
+  bash /run/etcd-tools
 }
 
 `

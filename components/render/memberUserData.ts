@@ -55,7 +55,7 @@ export interface MemberUserDataParams {
     /** Enables etcd authentication from this member once the cluster is healthy (one member only). */
     enableAuth?: { memberNames: string[] };
     /** The backup and restore tools: an installer in S3 pinned by its SHA-256 (see render/backup.ts). */
-    memberTools?: { url: string; sha256: string; backupTimer: boolean; restore: boolean };
+    memberTools?: { url: string; sha256: string; restore: boolean };
 }
 
 const file = (path: string, content: string, permissions = "0644", owner = "root:root"): CloudConfigFile => ({
@@ -98,7 +98,7 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
                 region: p.region,
                 ssmParameterPrefix: p.ssmParameterPrefix,
                 ssmFiles: fetched,
-                unitsAfterEtcd: [...(p.enableAuth ? [authUnitName] : []), ...(p.memberTools?.backupTimer ? [backupPaths.timerName] : [])],
+                unitsAfterEtcd: p.enableAuth ? [authUnitName] : [],
                 tools: p.memberTools && { url: p.memberTools.url, sha256: p.memberTools.sha256 },
                 commandsBeforeEtcd: p.memberTools?.restore ? [backupPaths.restoreScript] : [],
             }),

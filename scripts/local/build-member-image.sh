@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 
 readonly IMAGE_DIR=.cache/member-image
 readonly SUITE=bookworm
-readonly PACKAGES=systemd,systemd-sysv,dbus,cloud-init,curl,ca-certificates,e2fsprogs,util-linux,iproute2,openssl,procps
+readonly PACKAGES=systemd,systemd-sysv,dbus,cloud-init,curl,ca-certificates,e2fsprogs,util-linux,iproute2,openssl,procps,awscli
 
 log() { echo "member image: $*" >&2; }
 

@@ -3,19 +3,18 @@
 # seed in the member's root, on a copy-on-write layer over the cached image. Restarts the container when
 # it reboots (nspawn exits with 133), so a reboot keeps the member's root and data volume, as on EC2.
 #
-# Usage: member-container.sh MEMBER_DIR MACHINE BRIDGE LOOP_DEVICE MIRROR_DIR IMAGE_ROOTFS
-# MEMBER_DIR holds upper/ and overlay-work/ (the member's root disk), root/ (the mount point), ssm/ (the
-# member's own parameters for the SSM stand-in). Written here: launcher.pid (this script's pid, also after
-# it re-executes itself in a private mount namespace) and cgroups (the cgroups made for the member).
+# Usage: member-container.sh MEMBER_DIR MACHINE BRIDGE LOOP_DEVICE MIRROR_DIR IMAGE_ROOTFS AWS_DIR
+# MEMBER_DIR holds upper/ and overlay-work/ (the member's root disk) and root/ (the mount point). AWS_DIR
+# holds `aws` (Debian's AWS CLI with the local backup store's endpoint) and ca.crt (the store's CA). Written
+# here: launcher.pid (this script's pid, also after it re-executes itself in a private mount namespace) and
+# cgroups (the cgroups made for the member).
 #
 # This machine's PID 1 may not be systemd: nspawn neither registers with machined nor asks for a scope
 # (--register=no --keep-unit), and runs in cgroups of its own in every hierarchy, so that the systemd of
 # one container never manages another container's cgroups.
 set -euo pipefail
 
-readonly member_dir=$1 machine=$2 bridge=$3 loop_device=$4 mirror_dir=$5 image=$6
-standin_dir=$(cd "$(dirname "$0")" && pwd)
-readonly standin_dir
+readonly member_dir=$1 machine=$2 bridge=$3 loop_device=$4 mirror_dir=$5 image=$6 aws_dir=$7
 
 join_own_cgroups() {
   : >"$member_dir/cgroups"
@@ -60,15 +59,15 @@ mount -t overlay overlay -o "lowerdir=$image,upperdir=$member_dir/upper,workdir=
 
 while true; do
   rc=0
-  # What differs from EC2: the release mirror (file://), the SSM stand-in in place of the AWS CLI, and the
-  # loop device behind the data volume's NVMe path (linked by /etc/tmpfiles.d/local-data-volume.conf).
+  # What differs from EC2: the release mirror (file://), the AWS endpoint (the local backup store, moto), and
+  # the loop device behind the data volume's NVMe path (linked by /etc/tmpfiles.d/local-data-volume.conf).
   systemd-nspawn --quiet --boot --register=no --keep-unit \
     --machine="$machine" --directory="$member_dir/root" \
     --network-bridge="$bridge" --resolv-conf=off --timezone=off --link-journal=no \
     --bind="$loop_device" \
     --bind-ro="$mirror_dir:/run/etcd-mirror" \
-    --bind-ro="$member_dir/ssm:/run/local-ssm" \
-    --bind-ro="$standin_dir/aws-ssm.sh:/usr/bin/aws" || rc=$?
+    --bind-ro="$aws_dir/aws:/usr/local/bin/aws" \
+    --bind-ro="$aws_dir/ca.crt:/run/local-aws/ca.crt" || rc=$?
   echo "member-container: nspawn exited with $rc at $(date -u +%FT%TZ)"
   ((rc == 133)) || exit "$rc"
 done

@@ -42,7 +42,6 @@ const variants: [string, string][] = [
                 memberTools: {
                     url: "s3://etcd-backups-1a2b3c4d-0/etcd-backups/etcd-1a2b3c4d/tools/member-tools.sh",
                     sha256: "a".repeat(64),
-                    backupTimer: true,
                     restore: true,
                 },
             }),
@@ -111,7 +110,6 @@ describe("shellcheck", () => {
         "scripts/generate-release-table.sh",
         "scripts/local/build-member-image.sh",
         "scripts/local/member-container.sh",
-        "scripts/local/aws-ssm.sh",
         ".ci/run",
     ])("%s passes", (path) => {
         const r = shellcheck(join(repo, path));

@@ -7,6 +7,7 @@ import { parse } from "yaml";
 import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
 import { resolveBackup, resolveRestore } from "../../components/backup";
 import { parseVersion } from "../../components/releases";
+import { userDataBudgetBytes } from "../../components/userDataBound";
 import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(120_000);
@@ -285,11 +286,12 @@ describe("tools and user-data", () => {
         expect(content).toContain(`readonly KMS_KEY='${keyArnOf("plain")}'`);
         expect(content).toContain("OnCalendar=*-*-* *:00/15:00");
         expect(content).not.toContain("etcd-restore");
+        expect(content).toContain("systemctl enable --now --no-block etcd-backup.timer");
         const sha = createHash("sha256").update(content).digest("hex");
         for (const i of [0, 1, 2]) {
             expect(bootScript("plain", i)).toContain(`readonly TOOLS_URL='s3://${bucket}/${key}' TOOLS_SHA256='${sha}'`);
             expect(one(T.instance, `plain-member-${i}`).dependsOn).toContain(tools.urn);
-            expect(Buffer.byteLength(userData("plain", i))).toBeLessThan(16384 - 4096);
+            expect(Buffer.byteLength(userData("plain", i))).toBeLessThanOrEqual(userDataBudgetBytes);
         }
     });
 

@@ -122,9 +122,17 @@ describe("tools installer and user-data", () => {
         expect(installer).toContain(`install -D -m 0700 /dev/stdin ${backupPaths.restoreScript} <<'ETCD_MEMBER_TOOLS_EOF'`);
         expect(renderToolsInstaller([...files].reverse())).toBe(installer);
         expect(() => renderToolsInstaller([{ path: "/x", mode: "0644", content: "a\nETCD_MEMBER_TOOLS_EOF\nb" }])).toThrow("cannot be written safely");
+        expect(installer).not.toContain("systemctl");
     });
 
-    test("the boot script installs the pinned tools, restores before etcd starts, and starts the timer after it", () => {
+    test("starts the timer it installs (after a daemon-reload, without waiting), and only units of safe names", () => {
+        const installer = renderToolsInstaller(files, [backupPaths.timerName]);
+        expect(installer.endsWith("systemctl daemon-reload\nsystemctl enable --now --no-block etcd-backup.timer\n")).toBe(true);
+        expect(installer.indexOf(backupPaths.timer)).toBeLessThan(installer.indexOf("systemctl daemon-reload"));
+        expect(() => renderToolsInstaller(files, ["x.timer; rm -rf /"])).toThrow("cannot be started safely");
+    });
+
+    test("the boot script installs the pinned tools after the keys, restores before etcd starts, and runs nothing unchecked", () => {
         const boot = renderBootScript({
             ...{
                 memberName: "etcd-0",
@@ -137,16 +145,16 @@ describe("tools installer and user-data", () => {
             },
             tools: { url: "s3://b-1/p/tools/member-tools.sh", sha256: "a".repeat(64) },
             commandsBeforeEtcd: [backupPaths.restoreScript],
-            unitsAfterEtcd: [backupPaths.timerName],
         });
         const main = boot.slice(boot.indexOf("main() {"));
         expect(main.indexOf("install_tools")).toBeLessThan(main.indexOf("prepare_data_volume"));
         expect(main.indexOf("prepare_data_volume")).toBeLessThan(main.indexOf(backupPaths.restoreScript));
         expect(main.indexOf(backupPaths.restoreScript)).toBeLessThan(main.indexOf("start_etcd"));
         expect(boot).toContain(`readonly TOOLS_URL='s3://b-1/p/tools/member-tools.sh' TOOLS_SHA256='${"a".repeat(64)}'`);
-        expect(boot).toContain('[[ "$(sha256sum "$f" | cut -d\' \' -f1)" == "$TOOLS_SHA256" ]] || fail');
-        expect(boot.indexOf('TOOLS_SHA256" ]] || fail')).toBeLessThan(boot.indexOf('bash "$f"'));
-        expect(boot).toContain("systemctl start --no-block 'etcd-backup.timer'");
+        expect(main.indexOf("secure_pki")).toBeLessThan(main.indexOf("install_tools"));
+        expect(boot).toContain(`readonly AWS_REGION='eu-west-1'`);
+        expect(boot).toContain('sha256sum -c --status <<<"$TOOLS_SHA256  /run/etcd-tools" || fail');
+        expect(boot.indexOf("sha256sum -c --status")).toBeLessThan(boot.indexOf("bash /run/etcd-tools"));
         expect(() =>
             renderBootScript({
                 ...{ memberName: "e", version: "3.6.14", releaseUrl: "u", releaseSha256: "f", dataVolumeId: "v", region: "r", ssmFiles: [] },
@@ -167,7 +175,7 @@ describe("tools installer and user-data", () => {
         const withTools = Buffer.byteLength(
             renderMemberUserData(
                 memberParams("3.6.14", {
-                    memberTools: { url: "s3://b-1/etcd-backups/etcd-1a2b3c4d/tools/member-tools.sh", sha256: "a".repeat(64), backupTimer: true, restore: true },
+                    memberTools: { url: "s3://b-1/etcd-backups/etcd-1a2b3c4d/tools/member-tools.sh", sha256: "a".repeat(64), restore: true },
                 }),
             ),
         );

@@ -8,6 +8,7 @@ import { execFileSync, spawnSync } from "child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { createHash } from "crypto";
 import { dirname, join } from "path";
+import { BackupStore, ensureBackupStore, memberAwsWrapper, provisionPlan } from "./backupStore";
 import { LocalPlan } from "./localRender";
 
 const repoRoot = join(__dirname, "..", "..", "..");
@@ -50,6 +51,10 @@ export interface LocalCluster {
     /** etcdctl of the cluster's own release. */
     etcdctl: string;
     mirrorDir: string;
+    /** The local backup store (moto) the members' AWS CLI talks to; it outlives the cluster. */
+    awsEndpoint: string;
+    /** The AWS region the stack was evaluated in. */
+    region: string;
 }
 
 export interface UpOptions {
@@ -140,14 +145,12 @@ function prepareRootDisk(c: LocalCluster, m: LocalMember, userData: string, inst
     writeFileSync(join(m.dir, "user-data"), userData, { mode: 0o600 });
 }
 
-function writeParameters(m: LocalMember, parameters: Record<string, string>): void {
-    const store = join(m.dir, "ssm");
-    rmSync(store, { recursive: true, force: true });
-    mkdirSync(store, { recursive: true, mode: 0o700 });
-    for (const [name, value] of Object.entries(parameters)) {
-        const file = join(store, createHash("sha256").update(name).digest("hex"));
-        writeFileSync(file, value, { mode: 0o600 });
-    }
+/** What the members' `aws` is: Debian's AWS CLI with the backup store's endpoint and CA (mounted read-only). */
+function writeAwsClient(c: LocalCluster, store: BackupStore): void {
+    const dir = join(c.dir, "aws");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "aws"), memberAwsWrapper(store), { mode: 0o755 });
+    writeFileSync(join(dir, "ca.crt"), readFileSync(store.caFile));
 }
 
 /**
@@ -164,9 +167,13 @@ function launch(c: LocalCluster, m: LocalMember): void {
     rmSync(pidFile, { force: true });
     const console = openSync(join(m.dir, "console.log"), "a");
     try {
-        const r = spawnSync("setsid", ["--fork", "bash", containerScript, m.dir, m.machine, c.bridge, m.loopDevice, c.mirrorDir, memberImage], {
-            stdio: ["ignore", console, console],
-        });
+        const r = spawnSync(
+            "setsid",
+            ["--fork", "bash", containerScript, m.dir, m.machine, c.bridge, m.loopDevice, c.mirrorDir, memberImage, join(c.dir, "aws")],
+            {
+                stdio: ["ignore", console, console],
+            },
+        );
         if (r.status !== 0) throw new Error(`member ${m.name}: could not start its container (exit ${r.status})`);
     } finally {
         closeSync(console);
@@ -260,6 +267,7 @@ function awaitBoot(c: LocalCluster, i: number, timeoutMs = 240_000): BootResult 
 export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
     const progress = o.progress ?? (() => undefined);
     const dir = clusterDir(o.name);
+    const store = ensureBackupStore(progress);
     if (!existsSync(join(memberImage, "lib", "systemd", "systemd"))) {
         throw new Error(`no member image at ${memberImage}; run \`npm run setup\` first`);
     }
@@ -281,6 +289,8 @@ export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
         certFile: join(dir, "client", "client.crt"),
         keyFile: join(dir, "client", "client.key"),
         etcdctl: join(dir, "bin", "etcdctl"),
+        awsEndpoint: store.endpoint,
+        region: plan.region,
         members: plan.members.map((p, i) => ({
             name: p.name,
             ip: p.ip,
@@ -307,6 +317,9 @@ export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
     writeFileSync(c.keyFile, plan.clientKeyPem, { mode: 0o600 });
     mkdirSync(join(dir, "bin"), { recursive: true });
     sh("tar", ["-xzf", join(o.mirrorDir, o.tarball), "-C", join(dir, "bin"), "--strip-components=1", "--wildcards", "*/etcdctl"]);
+    // What `pulumi up` creates in AWS before the instances boot: the backup bucket, the tools object, the parameters.
+    progress(`backup store: ${provisionPlan(store, plan)} created or updated`);
+    writeAwsClient(c, store);
 
     progress(`network: bridge ${c.bridge} (${c.gatewayIp}/24), one container per member`);
     createBridge(c, 24);
@@ -315,7 +328,6 @@ export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
         sh("truncate", ["-s", `${o.dataVolumeMiB ?? 256}M`, m.dataImage]);
         m.loopDevice = sh("losetup", ["--find", "--show", m.dataImage]).trim();
         saveCluster(c);
-        writeParameters(m, plan.members[i].parameters);
         prepareRootDisk(c, m, plan.members[i].userData, `i-local-${id}-${i}-1`);
     }
     for (const m of c.members) {

@@ -17,7 +17,12 @@ export interface LocalRenderOptions {
     /** Enable etcd auth (3.5+). */
     auth?: boolean;
     stack?: string;
+    /** s3://bucket/key of a snapshot the new cluster is restored from (the component's `restore`). */
+    restoreFrom?: string;
 }
+
+/** The region the local stack is evaluated in: a real region name, as moto's SSM and KMS expect one. */
+export const localRegion = "eu-west-1";
 
 export interface LocalMemberPlan {
     name: string;
@@ -28,6 +33,24 @@ export interface LocalMemberPlan {
     userData: string;
     /** SSM parameter name -> value (the member's own keys and certificates). */
     parameters: Record<string, string>;
+}
+
+/** A bucket as the component configures it, in the S3 API's terms. */
+export interface LocalBucket {
+    name: string;
+    ownership?: string;
+    publicAccessBlock?: Record<string, boolean>;
+    versioning?: string;
+    kmsKeyArn?: string;
+    lifecycleRules?: Record<string, unknown>[];
+    policy?: string;
+}
+
+/** What `pulumi up` would create in AWS and the members use at boot: the local backup store gets the same. */
+export interface LocalAwsResources {
+    buckets: LocalBucket[];
+    objects: { bucket: string; key: string; content: string; contentType?: string; kmsKeyId?: string }[];
+    parameters: { name: string; type: string; value: string; keyId?: string }[];
 }
 
 export interface LocalPlan {
@@ -42,6 +65,63 @@ export interface LocalPlan {
     /** The final readiness gate: the script and environment `pulumi up` would run (direct mode). */
     gate: { script: string; environment: Record<string, string> };
     warnings: string[];
+    region: string;
+    aws: LocalAwsResources;
+}
+
+/** A lifecycle rule of the provider's BucketLifecycleConfiguration, as the S3 API takes it. */
+function lifecycleRule(r: Record<string, any>): Record<string, unknown> {
+    return {
+        ID: r.id,
+        Status: r.status,
+        Filter: { Prefix: r.filter?.prefix ?? "" },
+        ...(r.expiration?.days !== undefined ? { Expiration: { Days: r.expiration.days } } : {}),
+        ...(r.noncurrentVersionExpiration ? { NoncurrentVersionExpiration: { NoncurrentDays: r.noncurrentVersionExpiration.noncurrentDays } } : {}),
+        ...(r.abortIncompleteMultipartUpload
+            ? { AbortIncompleteMultipartUpload: { DaysAfterInitiation: r.abortIncompleteMultipartUpload.daysAfterInitiation } }
+            : {}),
+    };
+}
+
+/** The S3 and SSM resources of the evaluated stack, in the terms of the AWS APIs. */
+function awsResources(mocks: StackMocks): LocalAwsResources {
+    const of = (kind: string) => mocks.ofType(`aws:s3/${kind[0].toLowerCase()}${kind.slice(1)}:${kind}`);
+    const forBucket = (kind: string, bucket: string) => of(kind).find((r) => r.inputs.bucket === bucket)?.inputs;
+    const buckets = mocks.ofType("aws:s3/bucket:Bucket").map((b): LocalBucket => {
+        const name = b.id;
+        const pab = forBucket("BucketPublicAccessBlock", name);
+        const sse = forBucket("BucketServerSideEncryptionConfiguration", name)?.rules?.[0]?.applyServerSideEncryptionByDefault;
+        return {
+            name,
+            ownership: forBucket("BucketOwnershipControls", name)?.rule?.objectOwnership,
+            publicAccessBlock: pab && {
+                BlockPublicAcls: !!pab.blockPublicAcls,
+                BlockPublicPolicy: !!pab.blockPublicPolicy,
+                IgnorePublicAcls: !!pab.ignorePublicAcls,
+                RestrictPublicBuckets: !!pab.restrictPublicBuckets,
+            },
+            versioning: forBucket("BucketVersioning", name)?.versioningConfiguration?.status,
+            kmsKeyArn: sse?.sseAlgorithm === "aws:kms" ? sse.kmsMasterKeyId : undefined,
+            lifecycleRules: forBucket("BucketLifecycleConfiguration", name)?.rules?.map(lifecycleRule),
+            policy: forBucket("BucketPolicy", name)?.policy,
+        };
+    });
+    return {
+        buckets,
+        objects: of("BucketObjectv2").map((o) => ({
+            bucket: o.inputs.bucket,
+            key: o.inputs.key,
+            content: o.inputs.content,
+            contentType: o.inputs.contentType,
+            kmsKeyId: o.inputs.serverSideEncryption === "aws:kms" ? o.inputs.kmsKeyId : undefined,
+        })),
+        parameters: mocks.ofType("aws:ssm/parameter:Parameter").map((p) => ({
+            name: p.inputs.name,
+            type: p.inputs.type,
+            value: p.inputs.value ?? p.inputs.insecureValue,
+            keyId: p.inputs.keyId,
+        })),
+    };
 }
 
 /** Subnets per zone inside one /24: a /26 each, so members of different zones never share an address. */
@@ -61,7 +141,7 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
     const subnets = localSubnets(o.networkPrefix, o.zones);
     const warnings: string[] = [];
     const mocks: StackMocks = await installStackMocks(
-        { region: "local-1", subnets, tls: "real" },
+        { region: localRegion, subnets, tls: "real" },
         {
             stack: o.stack ?? "local",
             config: {
@@ -73,6 +153,7 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
                 binarySha256: o.binarySha256,
                 readinessMode: "direct",
                 ...(o.auth ? { auth: "true" } : {}),
+                ...(o.restoreFrom ? { restoreFrom: o.restoreFrom } : {}),
             },
         },
     );
@@ -112,6 +193,8 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
             faultTolerance,
             gate: { script: gate.inputs.create, environment: gate.inputs.environment },
             warnings,
+            region: localRegion,
+            aws: awsResources(mocks),
             members: members.map((m, i) => {
                 const instance = instances.find((r) => r.name.endsWith(`-member-${i}`));
                 const attachment = attachments.find((r) => r.name.endsWith(`-member-${i}-data`));
