@@ -168,6 +168,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             instanceType,
             explicitAmi: args.ami,
             accountId: settings.readinessMode === "ssm" ? accountId : pulumi.output(""),
+            backups: backup !== undefined,
         };
 
         // A new cluster creates every member at once; on an existing one each member waits for the previous

@@ -58,6 +58,8 @@ export interface RolloutContext {
     explicitAmi: pulumi.Input<string> | undefined;
     /** The AWS account the provider deploys to: the ssm-mode check refuses to run as another account. */
     accountId: pulumi.Output<string>;
+    /** Backups are on: in ssm mode a member's gate backs the cluster up before the next member changes. */
+    backups?: boolean;
 }
 
 /**
@@ -102,6 +104,8 @@ export function memberGate(rollout: RolloutContext, i: number, member: Member): 
                 .apply(([env, ud, type, explicitAmi]): Record<string, string> => ({
                     ...env,
                     ETCD_GATE_MEMBER: member.name,
+                    // The backup runs on the members, which only SSM Run Command reaches (not direct mode).
+                    ...(rollout.backups && settings.readinessMode === "ssm" ? { ETCD_GATE_BACKUP: "1" } : {}),
                     ETCD_GATE_MEMBER_REVISION: sha256(JSON.stringify({ userData: sha256(ud), instanceType: type, ami: explicitAmi })),
                 })),
         },

@@ -17,6 +17,9 @@
 #     ETCD_GATE_ENDPOINTS      comma-separated https://IP:2379 URLs
 #     ETCD_GATE_CA_PEM, ETCD_GATE_CERT_PEM, ETCD_GATE_KEY_PEM  the CA and client certificate and key (PEM text)
 #   ETCD_GATE_MEMBER           optional: name shown in progress lines
+#   ETCD_GATE_BACKUP           optional, ssm mode: 1 = once healthy, back up the cluster before the next member
+#                              changes: the backup script runs on the instances (SSM Run Command) and uploads
+#                              the leader's snapshot; the gate fails when that backup fails
 set -euo pipefail
 
 readonly mode=${ETCD_GATE_MODE:-direct}
@@ -69,16 +72,20 @@ use_stack_credentials() {
   fi
 }
 
-# check_ssm: `etcdctl endpoint health --cluster` on each instance, through SSM Run Command. The instances
-# are polled together, for at most 60 s and never past the overall deadline.
+# check_ssm: `etcdctl endpoint health --cluster` on each instance, through SSM Run Command.
 check_ssm() {
+  run_ssm "etcd readiness gate" '. /etc/profile.d/etcdctl.sh && etcdctl --command-timeout=5s endpoint health --cluster' 60
+}
+
+# run_ssm COMMENT COMMAND SECONDS: COMMAND on each instance through SSM Run Command. The instances are polled
+# together, for at most SECONDS and never past the overall deadline. Sets $reason on failure.
+run_ssm() {
   local command_id instance status output failed=() instances pending=() still limit
   read -r -a instances <<<"$ETCD_GATE_INSTANCE_IDS"
   command_id=$(aws_cli ssm send-command --region "$AWS_REGION" --document-name AWS-RunShellScript \
-    --instance-ids "${instances[@]}" --comment "etcd readiness gate" \
-    --parameters 'commands=[". /etc/profile.d/etcdctl.sh && etcdctl --command-timeout=5s endpoint health --cluster"]' \
+    --instance-ids "${instances[@]}" --comment "$1" --parameters "commands=[\"$2\"]" \
     --query Command.CommandId --output text 2>&1) || { reason="send-command failed: $command_id"; return 1; }
-  limit=$((SECONDS + 60 < deadline ? SECONDS + 60 : deadline))
+  limit=$((SECONDS + $3 < deadline ? SECONDS + $3 : deadline))
   pending=("${instances[@]}")
   declare -A result=()
   while (( ${#pending[@]} > 0 )); do
@@ -134,6 +141,14 @@ attempt=1
 while true; do
   if "$check"; then
     log "healthy after $((SECONDS - start))s"
+    if [[ "${ETCD_GATE_BACKUP:-}" == 1 ]]; then
+      [[ "$mode" == ssm ]] || die "ETCD_GATE_BACKUP needs ssm mode (the backup runs on the members)"
+      # Before the next member changes, whatever its user-data or instance type: a fresh backup of the leader.
+      deadline=$((SECONDS + timeout))
+      run_ssm "etcd backup before a change" "/usr/local/sbin/etcd-backup --from-leader" 1800 ||
+        die "the backup before the next change failed, so nothing more is changed: $reason"
+      log "backed up before the next change"
+    fi
     exit 0
   fi
   elapsed=$((SECONDS - start))

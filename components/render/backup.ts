@@ -96,9 +96,13 @@ ${checkSnapshotFunction(p.snapshotTool)}
 field() { sed -n "s/^\\"$1\\" : \\"\\{0,1\\}\\([^\\"]*\\)\\"\\{0,1\\}$/\\1/p" <<<"$status"; }
 
 status=$(etcdctl --command-timeout=10s endpoint status -w fields)
+source_endpoint=$ETCDCTL_ENDPOINTS
 if [[ "$(field MemberID)" != "$(field Leader)" ]]; then
-  log "not the leader; nothing to do"
-  exit 0
+  # --from-leader (the rolling gate's backup before a change, run on any member): the leader's snapshot.
+  [[ "\${1:-}" == --from-leader ]] || { log "not the leader; nothing to do"; exit 0; }
+  source_endpoint=$(etcdctl --command-timeout=10s endpoint status --cluster -w json | sed 's/"Endpoint"/\\n&/g' |
+    sed -n "s/^\\"Endpoint\\":\\"\\([^\\"]*\\)\\".*\\"member_id\\":$(field Leader),.*/\\1/p" | head -n 1)
+  [[ -n "$source_endpoint" ]] || { log "no leader found"; exit 1; }
 fi
 
 # The age of the newest backup under this cluster's prefix (names start with their UTC time).
@@ -116,7 +120,7 @@ work=$(mktemp -d ${memberPaths.dataDir}/.backup.XXXXXX)
 trap 'rm -rf "$work"; publish_age' EXIT
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-etcdctl --command-timeout=30m snapshot save "$work/snapshot.db" >/dev/null
+etcdctl --endpoints="$source_endpoint" --command-timeout=30m snapshot save "$work/snapshot.db" >/dev/null
 check_snapshot "$work/snapshot.db" || exit 1
 revision=$(json_number revision "$STATUS")
 gzip -c "$work/snapshot.db" >"$work/snapshot.db.gz"
@@ -129,7 +133,7 @@ fi
 key="$PREFIX$class/$stamp-rev$revision.db.gz"
 aws s3 cp "$work/snapshot.db.gz" "s3://$BUCKET/$key" --region "$REGION" --only-show-errors --sse aws:kms --sse-kms-key-id "$KMS_KEY" \\
   --metadata "etcd-version=$VERSION,revision=$revision,etcd-cluster-id=$(field ClusterID),cluster=$CLUSTER,member=$MEMBER,taken-at=$stamp,size=$(stat -c %s "$work/snapshot.db"),sha256=$sum"
-log "saved revision $revision as s3://$BUCKET/$key ($(stat -c %s "$work/snapshot.db.gz") bytes, sha256 $sum)"
+log "saved revision $revision (from $source_endpoint) as s3://$BUCKET/$key ($(stat -c %s "$work/snapshot.db.gz") bytes, sha256 $sum)"
 `;
 }
 

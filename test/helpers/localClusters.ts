@@ -14,6 +14,8 @@ export interface BootOptions {
     size?: number;
     zones?: number;
     auth?: boolean;
+    /** s3://bucket/key: the new cluster is restored from that backup (`--restore`). */
+    restoreFrom?: string;
 }
 
 /**
@@ -45,6 +47,7 @@ function runLocal(o: BootOptions, extra: string[]): string {
         "--zones",
         String(o.zones ?? 3),
         ...(o.auth ? ["--auth"] : []),
+        ...(o.restoreFrom ? ["--restore", o.restoreFrom] : []),
     ];
     const r = spawnSync(join(repo, "node_modules", ".bin", "ts-node"), ["--transpile-only", ...args], {
         cwd: repo,

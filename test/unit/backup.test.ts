@@ -22,6 +22,7 @@ const build: Record<string, EtcdClusterArgs> = {
     own: { ...base, backup: { bucketName: "company-etcd-backups", prefix: "prod/", intervalMinutes: 60, alarmTopicArn: topic } },
     kept: { ...base, backup: { retention: { allDays: 3, dailyDays: 30, noncurrentDays: 10 } } },
     off: { ...base, backup: { enabled: false } },
+    direct: { ...base, readiness: { mode: "direct" } },
     restored: { ...base, restore: { from: restoreFrom } },
     restored34: {
         ...base,
@@ -45,6 +46,7 @@ const T = {
     policy: "aws:iam/rolePolicy:RolePolicy",
     instance: "aws:ec2/instance:Instance",
     kms: "aws:kms/key:Key",
+    command: "command:local:Command",
 };
 
 let mocks: StackMocks;
@@ -272,6 +274,21 @@ describe("the backup-age alarm", () => {
         expect(alarm.alarmActions).toEqual([]);
         const own = one(T.alarm, "own-backup-age").inputs;
         expect(own).toMatchObject({ period: 3600, threshold: 10800, alarmActions: [topic], okActions: [topic] });
+    });
+});
+
+describe("the backup before a change", () => {
+    test("ssm readiness: every member's rolling gate backs the cluster up once healthy; not without backups, not in direct mode", () => {
+        const gate = (cluster: string, i: number) => one(T.command, `${cluster}-member-${i}-rolled`).inputs;
+        for (const i of [0, 1, 2]) {
+            expect(gate("plain", i).environment).toMatchObject({ ETCD_GATE_MODE: "ssm", ETCD_GATE_BACKUP: "1" });
+            expect(gate("plain", i).update).toContain('run_ssm "etcd backup before a change" "/usr/local/sbin/etcd-backup --from-leader"');
+            expect(gate("off", i).environment.ETCD_GATE_BACKUP).toBeUndefined();
+            expect(gate("direct", i).environment.ETCD_GATE_MODE).toBe("direct");
+            expect(gate("direct", i).environment.ETCD_GATE_BACKUP).toBeUndefined();
+        }
+        // The final gate of the cluster does not back up: nothing changes after it.
+        expect(one(T.command, "plain-ready").inputs.environment.ETCD_GATE_BACKUP).toBeUndefined();
     });
 });
 

@@ -1,0 +1,310 @@
+// Backups and the restore drill on container-booted members (`npm run local`): real systemd runs the backup
+// timer's service, real cloud-init runs the restore step at first boot, and the members' real AWS CLI talks to
+// the local backup store (moto: S3, SSM, KMS, CloudWatch), which outlives the clusters that write to it.
+// etcd 3.5.30 (revision bump on restore); etcd 3.4.23 is covered at script level in backup.test.ts.
+import { execFileSync } from "child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { backupMetric, backupPaths, restoreRevisionBump } from "../../components/render/backup";
+import { BackupStore, runningBackupStore, storeAws } from "../../scripts/lib/local/backupStore";
+import { containerInit, crashMember, down, etcdctl, inMember, loadCluster, LocalCluster, waitUntil } from "../../scripts/lib/local/localCluster";
+import { bootLocalCluster, requireMemberImage } from "../helpers/localClusters";
+import { requireRoot, requireTool, run } from "../helpers/tools";
+
+jest.setTimeout(420_000);
+
+const repo = join(__dirname, "..", "..");
+const version = "3.5.30";
+const names = { a: "drill-a", b: "drill-b", bad: "drill-bad" };
+let store: BackupStore;
+let work: string;
+
+beforeAll(() => {
+    requireRoot("members run as containers on a bridge");
+    requireMemberImage();
+    requireTool("aws", "awscli");
+    requireTool("systemd-nspawn", "systemd-container");
+    work = mkdtempSync(join(tmpdir(), "etcd-drill-"));
+});
+
+afterAll(() => {
+    for (const name of Object.values(names)) down(name);
+    if (work) rmSync(work, { recursive: true, force: true });
+});
+
+/** Where the cluster's backups go, as its user-data names the tools object: s3://BUCKET/<prefix>/<cluster id>/tools/... */
+function backupTarget(c: LocalCluster): { bucket: string; prefix: string } {
+    const userData = readFileSync(join(c.members[0].dir, "user-data"), "utf8");
+    const m = /TOOLS_URL='s3:\/\/([^/]+)\/(.+\/)tools\/member-tools\.sh'/.exec(userData);
+    if (!m) throw new Error("no tools URL in the user-data");
+    return { bucket: m[1], prefix: `${m[2]}snapshots/` };
+}
+
+const aws = (args: string[]) => {
+    const r = storeAws(store, "eu-west-1", args);
+    if (r.status !== 0) throw new Error(`aws ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
+};
+const listBackups = (t: { bucket: string; prefix: string }): string[] =>
+    aws(["s3api", "list-objects-v2", "--bucket", t.bucket, "--prefix", t.prefix, "--query", "Contents[].Key", "--output", "json"]) ?? [];
+const head = (bucket: string, key: string) =>
+    aws(["s3api", "head-object", "--bucket", bucket, "--key", key]) as { Metadata: Record<string, string>; ServerSideEncryption: string; SSEKMSKeyId: string };
+
+function leaderIndex(c: LocalCluster, among = [0, 1, 2]): number {
+    for (const i of among) {
+        const s = etcdctl(c, ["endpoint", "status", "-w", "json"], [c.clientEndpoints[i]]);
+        if (s.status !== 0) continue;
+        const status = JSON.parse(s.stdout)[0].Status;
+        if (status.leader === status.header.member_id) return i;
+    }
+    return -1;
+}
+const revisionOf = (c: LocalCluster, i: number) =>
+    Number(JSON.parse(etcdctl(c, ["endpoint", "status", "-w", "json"], [c.clientEndpoints[i]]).stdout)[0].Status.header.revision);
+
+function putKeys(c: LocalCluster, keys: string[], endpoints?: string[]): void {
+    // One transaction per 100 keys: 200 etcdctl processes would take longer than the test.
+    for (let i = 0; i < keys.length; i += 100) {
+        const ops = keys
+            .slice(i, i + 100)
+            .map((k) => `put ${k} "value of ${k}"`)
+            .join("\n");
+        const r = run(
+            c.etcdctl,
+            [`--endpoints=${(endpoints ?? c.clientEndpoints).join(",")}`, `--cacert=${c.caFile}`, `--cert=${c.certFile}`, `--key=${c.keyFile}`, "txn"],
+            {
+                input: `\n${ops}\n\n`,
+            },
+        );
+        if (r.status !== 0) throw new Error(r.stderr);
+    }
+}
+const keysWithPrefix = (c: LocalCluster, p: string): string[] => {
+    const r = etcdctl(c, ["get", p, "--prefix", "--keys-only"]);
+    expect(r.stderr).toBe("");
+    return r.stdout.split("\n").filter((l) => l);
+};
+
+/** Runs the members' backup service (what the timer starts) on one member; returns its journal lines of this run. */
+function runBackupService(c: LocalCluster, i: number): { status: number; journal: string } {
+    const since = inMember(c, i, ["date", "+%s"]).stdout.trim();
+    const r = inMember(c, i, ["systemctl", "start", backupPaths.serviceName]);
+    const journal = inMember(c, i, ["journalctl", "--no-pager", "-o", "cat", "-u", backupPaths.serviceName, `--since=@${since}`]).stdout;
+    return { status: r.status, journal };
+}
+
+describe(`etcd ${version} on container-booted members: backups by the leader, then a restore drill into a new cluster`, () => {
+    let a: LocalCluster;
+    let target: { bucket: string; prefix: string };
+    let first: string;
+    let snapshotKey: string;
+    let oldRevision: number;
+
+    test("the backup service uploads from the leader only: under the cluster's prefix, SSE-KMS, with its metadata; the age metric follows", () => {
+        a = bootLocalCluster({ name: names.a, networkIndex: 62, version });
+        store = runningBackupStore()!;
+        expect(store).toBeDefined();
+        target = backupTarget(a);
+        expect(target.prefix).toMatch(/^etcd-backups\/etcd-[0-9a-f]{8}\/snapshots\/$/);
+        // The timer is installed and waiting on every member.
+        for (const i of [0, 1, 2]) expect(inMember(a, i, ["systemctl", "is-active", backupPaths.timerName]).stdout.trim()).toBe("active");
+        putKeys(
+            a,
+            Array.from({ length: 200 }, (_, i) => `before/${i}`),
+        );
+        const leader = leaderIndex(a);
+        expect(leader).toBeGreaterThanOrEqual(0);
+        const runs = [0, 1, 2].map((i) => runBackupService(a, i));
+        runs.forEach((r, i) => {
+            expect({ member: i, status: r.status }).toEqual({ member: i, status: 0 });
+            if (i === leader) expect(r.journal).toContain("saved revision");
+            else expect(r.journal).toContain("not the leader; nothing to do");
+        });
+        const keys = listBackups(target);
+        expect(keys).toHaveLength(1);
+        first = keys[0];
+        expect(first).toMatch(new RegExp(`^${target.prefix}(daily|frequent)/\\d{8}T\\d{6}Z-rev\\d+\\.db\\.gz$`));
+        const object = head(target.bucket, first);
+        expect(object.ServerSideEncryption).toBe("aws:kms");
+        expect(object.SSEKMSKeyId).toMatch(/^arn:aws:kms:eu-west-1:\d{12}:key\//);
+        const revision = revisionOf(a, leader);
+        expect(object.Metadata).toMatchObject({ "etcd-version": version, member: a.members[leader].name, revision: String(revision) });
+        expect(object.Metadata["etcd-cluster-id"]).toMatch(/^[0-9a-f]+$/);
+        expect(first).toContain(`-rev${revision}.db.gz`);
+        // The stored bytes are what the metadata says.
+        const copy = join(work, "first.db.gz");
+        aws(["s3api", "get-object", "--bucket", target.bucket, "--key", first, copy]);
+        expect(execFileSync("sha256sum", [copy], { encoding: "utf8" }).slice(0, 64)).toBe(object.Metadata.sha256);
+        expect(Number(object.Metadata.size)).toBe(execFileSync("gzip", ["-dc", copy], { maxBuffer: 256 * 1024 * 1024 }).length);
+        const cluster = object.Metadata.cluster;
+        const stats = aws([
+            "cloudwatch",
+            "get-metric-statistics",
+            "--namespace",
+            backupMetric.namespace,
+            "--metric-name",
+            backupMetric.name,
+            "--dimensions",
+            `Name=${backupMetric.dimension},Value=${cluster}`,
+            "--start-time",
+            new Date(Date.now() - 3600_000).toISOString(),
+            "--end-time",
+            new Date(Date.now() + 3600_000).toISOString(),
+            "--period",
+            "60",
+            "--statistics",
+            "Maximum",
+        ]) as { Datapoints: { Maximum: number }[] };
+        expect(stats.Datapoints.length).toBeGreaterThan(0);
+        expect(Math.max(...stats.Datapoints.map((d) => d.Maximum))).toBeLessThan(300);
+    });
+
+    test("after the leader is killed, the next backup comes from the new leader", () => {
+        const old = leaderIndex(a);
+        crashMember(a, old, { holdDown: true });
+        const rest = [0, 1, 2].filter((i) => i !== old);
+        let leader = -1;
+        waitUntil(() => (leader = leaderIndex(a, rest)) >= 0, 30_000, "no new leader");
+        spawnSleep(1100); // object names have a one-second resolution
+        for (const i of rest) expect(runBackupService(a, i).status).toBe(0);
+        const keys = listBackups(target);
+        expect(keys).toHaveLength(2);
+        const second = keys.find((k) => k !== first)!;
+        expect(head(target.bucket, second).Metadata.member).toBe(a.members[leader].name);
+        expect(second.split("/").pop()! > first.split("/").pop()!).toBe(true);
+        inMember(a, old, ["systemctl", "start", "--no-block", "etcd.service"]);
+    });
+
+    test("the rolling gate (ssm mode) backs the leader up before the next change, and fails when the backup fails", () => {
+        putKeys(a, ["gate-marker"]);
+        const before = new Set(listBackups(target));
+        const runDir = join(work, "run-command");
+        mkdirSync(join(runDir, "instances"), { recursive: true });
+        const follower = [0, 1, 2].find((i) => i !== leaderIndex(a) && containerInit(a.members[i]) !== undefined)!;
+        writeFileSync(join(runDir, "instances", "i-follower"), String(containerInit(a.members[follower])));
+        const bin = join(work, "gate-bin");
+        mkdirSync(bin, { recursive: true });
+        writeFileSync(join(bin, "aws"), `#!/bin/bash\nexec bash ${join(repo, "test", "helpers", "ssm-run-command.sh")} "$@"\n`, { mode: 0o755 });
+        const gate = (instance: string) =>
+            run("bash", [join(repo, "scripts", "etcd-health-gate.sh")], {
+                env: {
+                    PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`,
+                    LOCAL_RUN_COMMAND_DIR: runDir,
+                    ETCD_GATE_MODE: "ssm",
+                    AWS_REGION: "eu-west-1",
+                    ETCD_GATE_INSTANCE_IDS: instance,
+                    ETCD_GATE_TIMEOUT_SECONDS: "120",
+                    ETCD_GATE_INTERVAL_SECONDS: "2",
+                    ETCD_GATE_MEMBER: a.members[follower].name,
+                    ETCD_GATE_BACKUP: "1",
+                },
+            });
+        const r = gate("i-follower");
+        expect({ status: r.status, stderr: r.stderr }).toMatchObject({ status: 0 });
+        expect(r.stderr).toContain("backed up before the next change");
+        const added = listBackups(target).filter((k) => !before.has(k));
+        expect(added).toHaveLength(1);
+        // The gate ran on a follower; the snapshot is the leader's, and holds the write made just before.
+        const meta = head(target.bucket, added[0]).Metadata;
+        expect(meta.member).toBe(a.members[follower].name);
+        expect(Number(meta.revision)).toBeGreaterThanOrEqual(revisionOf(a, follower));
+        // A backup that cannot be taken stops the rollout: the tools are gone from that member.
+        inMember(a, follower, ["mv", backupPaths.backupScript, `${backupPaths.backupScript}.away`]);
+        const failed = gate("i-follower");
+        inMember(a, follower, ["mv", `${backupPaths.backupScript}.away`, backupPaths.backupScript]);
+        expect(failed.status).not.toBe(0);
+        expect(failed.stderr).toContain("the backup before the next change failed, so nothing more is changed");
+    });
+
+    test("restore drill: a new cluster restored from the backup has every key from before it, none from after, and a higher revision", () => {
+        putKeys(a, ["marker"]);
+        const before = new Set(listBackups(target));
+        const leader = leaderIndex(a);
+        expect(runBackupService(a, leader).status).toBe(0);
+        const added = listBackups(target).filter((k) => !before.has(k));
+        expect(added).toHaveLength(1);
+        snapshotKey = added[0];
+        putKeys(
+            a,
+            Array.from({ length: 50 }, (_, i) => `after/${i}`),
+        );
+        oldRevision = revisionOf(a, leader);
+        // Quorum lost for good: the whole cluster is gone; the backup store keeps the backups.
+        down(names.a);
+
+        const b = bootLocalCluster({ name: names.b, networkIndex: 63, version, restoreFrom: `s3://${target.bucket}/${snapshotKey}` });
+        for (const i of [0, 1, 2]) {
+            const journal = readFileSync(join(b.members[i].dir, "upper", "var", "log", "cloud-init-output.log"), "utf8");
+            expect(journal).toContain(`etcd-restore: restored revision`);
+            expect(journal).toContain(`(+${restoreRevisionBump}) from s3://${target.bucket}/${snapshotKey} as ${b.members[i].name}`);
+        }
+        expect(keysWithPrefix(b, "before/")).toHaveLength(200);
+        expect(keysWithPrefix(b, "marker")).toEqual(["marker"]);
+        expect(keysWithPrefix(b, "gate-marker")).toEqual(["gate-marker"]);
+        expect(keysWithPrefix(b, "after/")).toEqual([]);
+        expect(revisionOf(b, 0)).toBeGreaterThan(oldRevision + restoreRevisionBump - 100);
+        // Kubernetes watchers resume from their last revision: it is compacted, so they relist.
+        const old = etcdctl(b, ["get", "marker", `--rev=${oldRevision}`]);
+        expect(old.status).not.toBe(0);
+        expect(old.stderr).toContain("required revision has been compacted");
+        // A member with data never restores over it: its boot runs again without touching the data.
+        const again = inMember(b, 0, ["/usr/local/sbin/etcd-bootstrap"]);
+        expect(again.status).toBe(0);
+        expect(again.stderr).toContain("already holds a member; never restoring over it");
+        expect(keysWithPrefix(b, "before/")).toHaveLength(200);
+        down(names.b);
+    });
+
+    test("a snapshot with one flipped byte, and one whose SHA-256 differs from its metadata, stop the boot: etcd never starts, and the member says why", () => {
+        const good = join(work, "first.db.gz");
+        const raw = execFileSync("gzip", ["-dc", good], { maxBuffer: 256 * 1024 * 1024 });
+        const flipped = Buffer.from(raw);
+        flipped[Math.floor(flipped.length / 2)] ^= 0xff;
+        const flippedGz = join(work, "flipped.db.gz");
+        writeFileSync(flippedGz, execFileSync("gzip", ["-c"], { input: flipped }));
+        const sha = (file: string) => execFileSync("sha256sum", [file], { encoding: "utf8" }).slice(0, 64);
+        const kms = head(target.bucket, first).SSEKMSKeyId;
+        const put = (key: string, file: string, sum: string) =>
+            aws([
+                "s3api",
+                "put-object",
+                "--bucket",
+                target.bucket,
+                "--key",
+                key,
+                "--body",
+                file,
+                "--metadata",
+                `sha256=${sum}`,
+                "--server-side-encryption",
+                "aws:kms",
+                "--ssekms-key-id",
+                kms,
+            ]);
+        put(`${target.prefix}frequent/bad-flipped.db.gz`, flippedGz, sha(flippedGz));
+        put(`${target.prefix}frequent/bad-mismatch.db.gz`, good, "0".repeat(64));
+
+        for (const [key, reason] of [
+            ["bad-flipped.db.gz", "holds a damaged snapshot"],
+            ["bad-mismatch.db.gz", `its metadata says ${"0".repeat(64)}`],
+        ]) {
+            const from = `s3://${target.bucket}/${target.prefix}frequent/${key}`;
+            expect(() => bootLocalCluster({ name: names.bad, networkIndex: 64, version, size: 1, zones: 1, restoreFrom: from })).toThrow(reason);
+            const c = loadCluster(names.bad)!;
+            const output = readFileSync(join(c.members[0].dir, "upper", "var", "log", "cloud-init-output.log"), "utf8");
+            expect(output).toContain(reason);
+            expect(output).toContain("etcd is not started");
+            expect(inMember(c, 0, ["cloud-init", "status"]).stdout).toContain("status: error");
+            // etcd was never started, and nothing was restored.
+            expect(inMember(c, 0, ["systemctl", "show", "-p", "ActiveEnterTimestampMonotonic", "--value", "etcd.service"]).stdout.trim()).toBe("0");
+            expect(inMember(c, 0, ["systemctl", "show", "-p", "NRestarts", "--value", "etcd.service"]).stdout.trim()).toBe("0");
+            expect(inMember(c, 0, ["test", "-e", "/var/lib/etcd/member"]).status).not.toBe(0);
+            down(names.bad);
+        }
+    });
+});
+
+function spawnSleep(ms: number): void {
+    execFileSync("sleep", [String(ms / 1000)]);
+}
