@@ -64,6 +64,8 @@ const cluster = new EtcdCluster("etcd", {
     binarySha256: config.get("binarySha256"),
     readiness: { mode: config.get<ReadinessMode>("readinessMode") },
     auth: config.getBoolean("auth"),
+    tuning: { quotaBackendBytes: config.getNumber("quotaBackendBytes") },
+    backup: { enabled: config.getBoolean("backup") },
     tags: { "pulumi:stack": pulumi.getStack() },
 });
 

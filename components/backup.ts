@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { EtcdBackupArgs, EtcdRestoreArgs } from "./args";
 import { EtcdVersion } from "./releases";
 import { createHash } from "crypto";
+import { defragFiles } from "./render/maintenance";
 import { backupIntervalsMinutes, backupMetric, memberToolFiles, renderToolsInstaller, SnapshotTool } from "./render/backup";
 import { EtcdClusterArgumentError } from "./validation";
 
@@ -379,8 +380,10 @@ export function clusterBackup(a: ClusterBackupArgs): ClusterBackup {
     const store = backupStore({ name: a.name, clusterId: a.clusterId, backup: a.backup, kmsKeyArn: a.kmsKeyArn, tags: a.tags, parent: a.parent });
     backupAgeAlarm(a.name, a.clusterId, a.backup, a.tags, a.parent);
     const installer = pulumi.all([store.bucket, a.kmsKeyArn, a.region]).apply(([bucket, kmsKeyArn, region]) =>
-        renderToolsInstaller(
-            memberToolFiles({
+        renderToolsInstaller([
+            // Defragmentation (render/maintenance.ts) rides along: user-data has no room for it next to the tools' pin.
+            ...defragFiles(),
+            ...memberToolFiles({
                 backup: {
                     clusterId: a.clusterId,
                     version: a.version.text,
@@ -399,7 +402,7 @@ export function clusterBackup(a: ClusterBackupArgs): ClusterBackup {
                     bumpRevision: a.restore.bumpRevision,
                 },
             }),
-        ),
+        ]),
     );
     const tools = new aws.s3.BucketObjectv2(
         `${a.name}-member-tools`,

@@ -106,13 +106,11 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const arch = instanceType.apply((t) => instanceArch(t));
         const release = pulumi.all([arch, args.binaryUrl, args.binarySha256]).apply(([a, url, sum]) => releaseSource(version, a, url, sum));
         const ami = args.ami ? pulumi.output(args.ami) : this.keptImage(name, arch);
-        const dataVolume = pulumi
-            .output({ ...args.dataVolume, kmsKeyId: undefined })
-            .apply((dv) => {
-                const resolved = resolveDataVolume(dv as Parameters<typeof resolveDataVolume>[0]);
-                checkQuotaFitsVolume(settings.tuning.quotaBackendBytes, resolved.sizeGib);
-                return resolved;
-            });
+        const dataVolume = pulumi.output({ ...args.dataVolume, kmsKeyId: undefined }).apply((dv) => {
+            const resolved = resolveDataVolume(dv as Parameters<typeof resolveDataVolume>[0]);
+            checkQuotaFitsVolume(settings.tuning.quotaBackendBytes, resolved.sizeGib);
+            return resolved;
+        });
 
         const identity = clusterIdentity(name, clusterId, args, settings, tags, this);
         const clusterBackups =

@@ -7,7 +7,7 @@ import { renderLocalPlan } from "./lib/local/localRender";
 import { findRelease } from "./lib/local/localRelease";
 import { spawnSync } from "child_process";
 
-const usage = `usage: npm run local -- [--size N] [--zones N] [--etcd-version V] [--etcd-dir DIR] [--name NAME] [--network-index K] [--auth] [--json] [--plan-only]
+const usage = `usage: npm run local -- [--size N] [--zones N] [--etcd-version V] [--etcd-dir DIR] [--name NAME] [--network-index K] [--auth] [--quota-bytes N] [--no-backup] [--json] [--plan-only]
        npm run local -- --down [--name NAME]`;
 
 interface CliOptions {
@@ -22,6 +22,10 @@ interface CliOptions {
     networkIndex?: number;
     etcdVersion?: string;
     etcdDir?: string;
+    /** tuning.quotaBackendBytes of the stack; the members' volumes are sized for it. */
+    quotaBytes?: number;
+    /** backup.enabled: false. */
+    noBackup?: boolean;
 }
 
 function parseArgs(argv: string[]): CliOptions {
@@ -48,6 +52,12 @@ function parseArgs(argv: string[]): CliOptions {
                 break;
             case "--auth":
                 o.auth = true;
+                break;
+            case "--quota-bytes":
+                o.quotaBytes = integer("--quota-bytes", value(i++), 2 ** 20, 100 * 2 ** 30);
+                break;
+            case "--no-backup":
+                o.noBackup = true;
                 break;
             case "--size":
                 o.size = integer("--size", value(i++), 1, 9);
@@ -80,7 +90,13 @@ function parseArgs(argv: string[]): CliOptions {
 }
 
 /** Command-line flags of the component arguments the runner sets, so that an argument error names what was typed. */
-const flagOfArgument: Record<string, string> = { auth: "--auth", size: "--size", version: "--etcd-version", subnetIds: "--zones" };
+const flagOfArgument: Record<string, string> = {
+    auth: "--auth",
+    size: "--size",
+    version: "--etcd-version",
+    subnetIds: "--zones",
+    "tuning.quotaBackendBytes": "--quota-bytes",
+};
 
 function inFlagTerms(e: Error): Error {
     const argument = (e as { argument?: unknown }).argument;
@@ -128,6 +144,8 @@ async function main(): Promise<void> {
         binarySha256: release.sha256,
         networkPrefix,
         auth: o.auth,
+        quotaBackendBytes: o.quotaBytes,
+        backup: o.noBackup ? false : undefined,
         stack: o.name,
     }).catch((e: Error) => {
         throw inFlagTerms(e);

@@ -16,6 +16,10 @@ export interface LocalRenderOptions {
     networkPrefix: string;
     /** Enable etcd auth (3.5+). */
     auth?: boolean;
+    /** The stack's tuning.quotaBackendBytes (etcd's 2 GiB when not given). */
+    quotaBackendBytes?: number;
+    /** false: the stack's backup.enabled is false. */
+    backup?: boolean;
     stack?: string;
 }
 
@@ -73,6 +77,8 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
                 binarySha256: o.binarySha256,
                 readinessMode: "direct",
                 ...(o.auth ? { auth: "true" } : {}),
+                ...(o.quotaBackendBytes !== undefined ? { quotaBackendBytes: String(o.quotaBackendBytes) } : {}),
+                ...(o.backup === false ? { backup: "false" } : {}),
             },
         },
     );
