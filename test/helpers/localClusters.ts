@@ -14,6 +14,10 @@ export interface BootOptions {
     size?: number;
     zones?: number;
     auth?: boolean;
+    /** The stack's tuning.quotaBackendBytes (the members' volumes are sized for it). */
+    quotaBytes?: number;
+    /** Backups off (backup.enabled false). */
+    noBackup?: boolean;
 }
 
 /**
@@ -45,6 +49,8 @@ function runLocal(o: BootOptions, extra: string[]): string {
         "--zones",
         String(o.zones ?? 3),
         ...(o.auth ? ["--auth"] : []),
+        ...(o.quotaBytes !== undefined ? ["--quota-bytes", String(o.quotaBytes)] : []),
+        ...(o.noBackup ? ["--no-backup"] : []),
     ];
     const r = spawnSync(join(repo, "node_modules", ".bin", "ts-node"), ["--transpile-only", ...args], {
         cwd: repo,
