@@ -214,6 +214,9 @@ test("NOSPACE: a write load that reaches the quota raises the alarm, reads are s
     }
     expect(refused).toContain("database space exceeded");
     expect(etcdctl(c, ["alarm", "list"]).stdout).toMatch(/alarm:NOSPACE/);
+    const health = etcdctl(c, ["endpoint", "health"]);
+    expect(health.status).not.toBe(0);
+    expect(`${health.stdout}${health.stderr}`).toContain("NOSPACE");
 
     // Reads are served; writes are refused; deletes are allowed.
     expect(etcdctl(c, ["get", "/keep", "--print-value-only"]).stdout.trim()).toBe(Buffer.from("kept").toString("base64"));
