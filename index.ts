@@ -64,6 +64,8 @@ const cluster = new EtcdCluster("etcd", {
     binarySha256: config.get("binarySha256"),
     readiness: { mode: config.get<ReadinessMode>("readinessMode") },
     auth: config.getBoolean("auth"),
+    tuning: { quotaBackendBytes: config.getNumber("quotaBackendBytes") },
+    backup: { enabled: config.getBoolean("backup") },
     // Disaster recovery: a new stack restored from a backup, e.g. s3://BUCKET/etcd-backups/.../daily/...-rev42.db.gz.
     restore: config.get("restoreFrom") ? { from: config.require("restoreFrom") } : undefined,
     tags: { "pulumi:stack": pulumi.getStack() },

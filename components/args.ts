@@ -61,7 +61,10 @@ export type AutoCompactionMode = (typeof AutoCompactionMode)[keyof typeof AutoCo
 
 /** The SSD-backed EBS volume that holds `/var/lib/etcd` on each member. */
 export interface EtcdDataVolumeArgs {
-    /** Size in GiB. @default 32 */
+    /**
+     * Size in GiB: at least what `tuning.quotaBackendBytes` needs (3 x the quota + 640 MiB, over 92 %: 8 GiB for the
+     * default 2 GiB quota; the default 32 GiB holds up to 9.6 GiB). @default 32
+     */
     sizeGib?: pulumi.Input<number>;
     /** Volume type. @default "gp3" */
     type?: pulumi.Input<DataVolumeType>;
@@ -83,7 +86,10 @@ export interface EtcdTuningArgs {
     heartbeatIntervalMs?: number;
     /** Raft election timeout in milliseconds (at least 5x the heartbeat, at most 50000). @default 1000 */
     electionTimeoutMs?: number;
-    /** Backend database size quota in bytes (at most 8 GiB is recommended). @default 2147483648 (2 GiB) */
+    /**
+     * Backend database size quota in bytes (at most 8 GiB is recommended); a larger quota needs a larger
+     * `dataVolume.sizeGib` (README: "Disk space and the quota"). @default 2147483648 (2 GiB)
+     */
     quotaBackendBytes?: number;
     /** Auto-compaction mode; compaction is off unless `autoCompactionRetention` is set. @default "periodic" */
     autoCompactionMode?: AutoCompactionMode;

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { EtcdBackupArgs, EtcdRestoreArgs } from "./args";
 import { EtcdVersion } from "./releases";
 import { createHash } from "crypto";
+import { defragFiles, defragPaths } from "./render/maintenance";
 import { backupIntervalsMinutes, backupMetric, backupPaths, memberToolFiles, renderToolsInstaller, SnapshotTool } from "./render/backup";
 import { EtcdClusterArgumentError } from "./validation";
 
@@ -380,26 +381,30 @@ export function clusterBackup(a: ClusterBackupArgs): ClusterBackup {
     backupAgeAlarm(a.name, a.clusterId, a.backup, a.tags, a.parent);
     const installer = pulumi.all([store.bucket, a.kmsKeyArn, a.region]).apply(([bucket, kmsKeyArn, region]) =>
         renderToolsInstaller(
-            memberToolFiles({
-                backup: {
-                    clusterId: a.clusterId,
-                    version: a.version.text,
-                    snapshotTool: snapshotTool(a.version),
-                    bucket,
-                    prefix: store.layout.snapshotsPrefix,
-                    kmsKeyArn,
-                    region,
-                    intervalMinutes: a.backup.intervalMinutes,
-                },
-                restore: a.restore && {
-                    bucket: a.restore.bucket,
-                    key: a.restore.key,
-                    region,
-                    snapshotTool: snapshotTool(a.version),
-                    bumpRevision: a.restore.bumpRevision,
-                },
-            }),
-            [backupPaths.timerName],
+            [
+                // Defragmentation (render/maintenance.ts) rides along: user-data has no room for it next to the tools' pin.
+                ...defragFiles(),
+                ...memberToolFiles({
+                    backup: {
+                        clusterId: a.clusterId,
+                        version: a.version.text,
+                        snapshotTool: snapshotTool(a.version),
+                        bucket,
+                        prefix: store.layout.snapshotsPrefix,
+                        kmsKeyArn,
+                        region,
+                        intervalMinutes: a.backup.intervalMinutes,
+                    },
+                    restore: a.restore && {
+                        bucket: a.restore.bucket,
+                        key: a.restore.key,
+                        region,
+                        snapshotTool: snapshotTool(a.version),
+                        bumpRevision: a.restore.bumpRevision,
+                    },
+                }),
+            ],
+            [backupPaths.timerName, defragPaths.timerName],
         ),
     );
     const tools = new aws.s3.BucketObjectv2(

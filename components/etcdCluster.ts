@@ -12,7 +12,7 @@ import { instanceArch, officialReleaseUrl, pinnedChecksum, ReleaseArch } from ".
 import { clientUrl, MemberEndpoint, peerUrl } from "./render/etcdConfig";
 import { clusterExists, clusterReadyGate, clusterTagKey, memberGate, RolloutContext, rolloutPredecessor } from "./rollout";
 import { checkUserDataBound } from "./userDataBound";
-import { checkSha256, checkUrl, ClusterSettings, EtcdClusterArgumentError, resolveDataVolume, resolveSettings } from "./validation";
+import { checkQuotaFitsVolume, checkSha256, checkUrl, ClusterSettings, EtcdClusterArgumentError, resolveDataVolume, resolveSettings } from "./validation";
 
 /** The Pulumi type token of the component. */
 export const etcdClusterType = "etcd-cluster:index:EtcdCluster";
@@ -74,7 +74,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
     constructor(name: string, args: EtcdClusterArgs, opts?: pulumi.ComponentResourceOptions) {
         // Validated before anything is registered, the component itself included.
         const settings = resolveSettings(args);
-        resolvePlainDataVolume(args);
+        resolvePlainDataVolume(args, settings.tuning.quotaBackendBytes);
         const backup = resolveBackup(args.backup);
         const restore = resolveRestore(args.restore, settings.version, backup, settings.warnings);
         const base = safeClusterName(name);
@@ -106,9 +106,11 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const arch = instanceType.apply((t) => instanceArch(t));
         const release = pulumi.all([arch, args.binaryUrl, args.binarySha256]).apply(([a, url, sum]) => releaseSource(version, a, url, sum));
         const ami = args.ami ? pulumi.output(args.ami) : this.keptImage(name, arch);
-        const dataVolume = pulumi
-            .output({ ...args.dataVolume, kmsKeyId: undefined })
-            .apply((dv) => resolveDataVolume(dv as Parameters<typeof resolveDataVolume>[0]));
+        const dataVolume = pulumi.output({ ...args.dataVolume, kmsKeyId: undefined }).apply((dv) => {
+            const resolved = resolveDataVolume(dv as Parameters<typeof resolveDataVolume>[0]);
+            checkQuotaFitsVolume(settings.tuning.quotaBackendBytes, resolved.sizeGib);
+            return resolved;
+        });
 
         const identity = clusterIdentity(name, clusterId, args, settings, tags, this);
         const clusterBackups =
@@ -279,11 +281,11 @@ export function releaseSource(version: string, arch: ReleaseArch, url?: string, 
     return { url: officialReleaseUrl(version, arch), sha256: pinned };
 }
 
-/** Checks the data volume before any resource exists when all its values are plain. */
-function resolvePlainDataVolume(args: EtcdClusterArgs): void {
+/** Checks the data volume, and that the quota fits it, before any resource exists when all its values are plain. */
+function resolvePlainDataVolume(args: EtcdClusterArgs, quotaBackendBytes: number): void {
     const dv = args.dataVolume ?? {};
     const values = [dv.sizeGib, dv.type, dv.iops, dv.throughput];
     if (values.every((v) => v === undefined || typeof v === "number" || typeof v === "string")) {
-        resolveDataVolume(dv as Parameters<typeof resolveDataVolume>[0]);
+        checkQuotaFitsVolume(quotaBackendBytes, resolveDataVolume(dv as Parameters<typeof resolveDataVolume>[0]).sizeGib);
     }
 }

@@ -12,6 +12,7 @@ import {
     supportedMinorLines,
     versionFeatures,
 } from "./releases";
+import { formatBytes, largestQuotaBytes, requiredVolumeBytes, requiredVolumeGib } from "./volumeSizing";
 
 /** A bad argument: the message names the argument and the values it accepts. */
 export class EtcdClusterArgumentError extends Error {
@@ -439,6 +440,29 @@ export function resolveDataVolume(dv: { sizeGib?: number; type?: DataVolumeType;
     }
     const iops = integerIn("dataVolume.iops", dv.iops, l.minIops, Math.min(l.maxIops, sizeGib * l.iopsPerGib));
     return { sizeGib, type, iops };
+}
+
+/**
+ * The quota must fit the volume (rule and figures: components/volumeSizing.ts): a database that reaches its quota
+ * then raises NOSPACE, which a person recovers from, instead of filling the disk, which crash-loops etcd. A
+ * quota that does not fit is refused, never lowered quietly: the quota is a capacity decision (a Kubernetes
+ * control plane's limit), and a volume resize must not change it behind the user's back.
+ */
+export function checkQuotaFitsVolume(quotaBackendBytes: number, sizeGib: number): void {
+    const needed = requiredVolumeBytes(quotaBackendBytes);
+    if (sizeGib * 2 ** 30 >= needed) {
+        return;
+    }
+    const largest = largestQuotaBytes(sizeGib * 2 ** 30);
+    const quota = `tuning.quotaBackendBytes ${quotaBackendBytes} (${formatBytes(quotaBackendBytes)})`;
+    throw new EtcdClusterArgumentError(
+        "dataVolume.sizeGib",
+        `at least ${requiredVolumeGib(quotaBackendBytes)} for ${quota}: the volume holds the database and either ` +
+            `defragmentation's copy or the backup and its gzip (3 x the quota), the WAL and snapshot files (512 MiB) and ` +
+            `ext4's reserve (8 % + 128 MiB)` +
+            (largest > 0 ? `; or tuning.quotaBackendBytes of at most ${largest} (${formatBytes(largest)}) for ${sizeGib} GiB` : ""),
+        sizeGib,
+    );
 }
 
 /** Resolves the data volume now when every value is plain, else when the outputs are known. */

@@ -8,7 +8,7 @@ import { backupStoreAddress, removeBackupStore, runningBackupStore } from "./lib
 import { findRelease } from "./lib/local/localRelease";
 import { spawnSync } from "child_process";
 
-const usage = `usage: npm run local -- [--size N] [--zones N] [--etcd-version V] [--etcd-dir DIR] [--name NAME] [--network-index K] [--auth] [--restore s3://BUCKET/KEY] [--json] [--plan-only]
+const usage = `usage: npm run local -- [--size N] [--zones N] [--etcd-version V] [--etcd-dir DIR] [--name NAME] [--network-index K] [--auth] [--quota-bytes N] [--no-backup] [--restore s3://BUCKET/KEY] [--json] [--plan-only]
        npm run local -- --down [--name NAME] [--backup-store]`;
 
 interface CliOptions {
@@ -27,6 +27,10 @@ interface CliOptions {
     restoreFrom?: string;
     /** With --down: also stop the local backup store, losing every backup it holds. */
     backupStore: boolean;
+    /** tuning.quotaBackendBytes of the stack; the members' volumes are sized for it. */
+    quotaBytes?: number;
+    /** backup.enabled: false. */
+    noBackup?: boolean;
 }
 
 function parseArgs(argv: string[]): CliOptions {
@@ -59,6 +63,12 @@ function parseArgs(argv: string[]): CliOptions {
                 break;
             case "--backup-store":
                 o.backupStore = true;
+                break;
+            case "--quota-bytes":
+                o.quotaBytes = integer("--quota-bytes", value(i++), 2 ** 20, 100 * 2 ** 30);
+                break;
+            case "--no-backup":
+                o.noBackup = true;
                 break;
             case "--size":
                 o.size = integer("--size", value(i++), 1, 9);
@@ -98,6 +108,7 @@ const flagOfArgument: Record<string, string> = {
     subnetIds: "--zones",
     restore: "--restore",
     "restore.from": "--restore",
+    "tuning.quotaBackendBytes": "--quota-bytes",
 };
 
 function inFlagTerms(e: Error): Error {
@@ -160,6 +171,8 @@ async function main(): Promise<void> {
         binarySha256: release.sha256,
         networkPrefix,
         auth: o.auth,
+        quotaBackendBytes: o.quotaBytes,
+        backup: o.noBackup ? false : undefined,
         stack: o.name,
         restoreFrom: o.restoreFrom,
     }).catch((e: Error) => {

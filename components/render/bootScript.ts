@@ -228,13 +228,15 @@ data_device() {
 # device, the filesystem mounted at the data dir grows online (ext4 allows it); with one, the unmounted
 # filesystem is checked and grown before the boot mounts it.
 grow_data_fs() {
-  local device=\${1:-} volume_bytes fs_bytes
+  local device=\${1:-} volume_bytes fs_bytes blocks block_size
   if [[ -z "$device" ]]; then
     mountpoint -q "$DATA_DIR" || return 0
     device=$(findmnt -n -o SOURCE --target "$DATA_DIR")
   fi
   volume_bytes=$(blockdev --getsize64 "$device")
-  fs_bytes=$(dumpe2fs -h "$device" 2>/dev/null | awk -F: '/^Block count/ {c=$2} /^Block size/ {s=$2} END {print c * s}')
+  # Multiplied by bash: mawk (Debian's awk) prints products over 2^31 as 7.7e+09.
+  read -r blocks block_size < <(dumpe2fs -h "$device" 2>/dev/null | awk -F: '/^Block count/ {c=$2} /^Block size/ {s=$2} END {print c, s}')
+  fs_bytes=$(( \${blocks:-0} * \${block_size:-0} ))
   (( volume_bytes - fs_bytes >= 16 * 1024 * 1024 )) || return 0
   log "growing the data filesystem on $device from $fs_bytes to $volume_bytes bytes"
   if [[ -n "\${1:-}" ]]; then

@@ -7,6 +7,7 @@ import { createHash } from "crypto";
 import { growTimerName, growUnitName, renderBootScript, SsmFile } from "./bootScript";
 import { CloudConfigFile, renderCloudConfig } from "./cloudConfig";
 import { MemberEndpoint, renderEtcdctlProfile, renderEtcdEnvironment } from "./etcdConfig";
+import { defragFiles, defragPaths } from "./maintenance";
 import { memberPaths } from "./paths";
 import { renderDataMountUnit, renderGrowService, renderGrowTimer, renderSystemdUnit } from "./systemdUnit";
 
@@ -87,6 +88,8 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
         file(memberPaths.etcdctlProfile, renderEtcdctlProfile(p.member)),
         file(`/etc/systemd/system/${growUnitName}`, renderGrowService()),
         file(`/etc/systemd/system/${growTimerName}`, renderGrowTimer()),
+        // With backups on, the tools object carries them.
+        ...(p.memberTools ? [] : defragFiles().map((f) => file(f.path, f.content, f.mode))),
         file(
             memberPaths.bootScript,
             renderBootScript({
@@ -98,7 +101,7 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
                 region: p.region,
                 ssmParameterPrefix: p.ssmParameterPrefix,
                 ssmFiles: fetched,
-                unitsAfterEtcd: p.enableAuth ? [authUnitName] : [],
+                unitsAfterEtcd: [...(p.enableAuth ? [authUnitName] : []), ...(p.memberTools ? [] : [defragPaths.timerName])],
                 tools: p.memberTools && { url: p.memberTools.url, sha256: p.memberTools.sha256 },
                 commandsBeforeEtcd: p.memberTools?.restore ? [backupPaths.restoreScript] : [],
             }),

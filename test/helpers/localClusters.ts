@@ -16,6 +16,10 @@ export interface BootOptions {
     auth?: boolean;
     /** s3://bucket/key: the new cluster is restored from that backup (`--restore`). */
     restoreFrom?: string;
+    /** The stack's tuning.quotaBackendBytes (the members' volumes are sized for it). */
+    quotaBytes?: number;
+    /** Backups off (backup.enabled false). */
+    noBackup?: boolean;
 }
 
 /**
@@ -48,6 +52,8 @@ function runLocal(o: BootOptions, extra: string[]): string {
         String(o.zones ?? 3),
         ...(o.auth ? ["--auth"] : []),
         ...(o.restoreFrom ? ["--restore", o.restoreFrom] : []),
+        ...(o.quotaBytes !== undefined ? ["--quota-bytes", String(o.quotaBytes)] : []),
+        ...(o.noBackup ? ["--no-backup"] : []),
     ];
     const r = spawnSync(join(repo, "node_modules", ".bin", "ts-node"), ["--transpile-only", ...args], {
         cwd: repo,

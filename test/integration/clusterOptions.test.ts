@@ -1,7 +1,7 @@
 // Options that change how members boot, on real etcd: a tampered release (the boot stops before installing
 // anything) and etcd authentication enabled at bootstrap.
 import { execFileSync } from "child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import {
@@ -149,9 +149,12 @@ describe("dataVolume.sizeGib raised in place: the data filesystem grows to the e
         const member = c.members[0];
         expect(etcdctl(c, ["put", "/growfs/probe", "kept"]).status).toBe(0);
         const before = dataDirBlocks();
-        expect(before).toBeLessThan(300 * 1024);
+        // The volume as sized for the stack's quota (components/volumeSizing.ts), then doubled.
+        const initial = statSync(member.dataImage).size;
+        const grown = 2 * initial;
+        expect(before * 1024).toBeLessThan(initial);
         // EBS modifies the volume in place; the kernel sees the new capacity (losetup -c is what that is here).
-        execFileSync("truncate", ["-s", "512M", member.dataImage]);
+        execFileSync("truncate", ["-s", String(grown), member.dataImage]);
         execFileSync("losetup", ["-c", member.loopDevice]);
         expect(dataDirBlocks()).toBe(before);
 
@@ -161,11 +164,11 @@ describe("dataVolume.sizeGib raised in place: the data filesystem grows to the e
         expect(execStart).toEqual(["/usr/local/sbin/etcd-bootstrap", "grow-data"]);
         expect(unitProperty(c, 0, "etcd-growfs.timer", "UnitFileState")).toBe("enabled");
         const online = inMember(c, 0, execStart);
-        expect(online.stderr).toMatch(/growing the data filesystem on \/dev\/loop\d+ from 268435456 to 536870912 bytes/);
+        expect(online.stderr).toMatch(new RegExp(`growing the data filesystem on /dev/loop\\d+ from ${initial} to ${grown} bytes`));
         // The command runs with this process's capabilities inside the member's namespaces.
         if (hasCapSysResource()) {
             expect(online.status).toBe(0);
-            expect(dataDirBlocks()).toBeGreaterThan(450 * 1024);
+            expect(dataDirBlocks() * 1024).toBeGreaterThan(1.75 * initial);
         } else {
             // Online growth is the kernel's EXT4_IOC_RESIZE_FS, which needs CAP_SYS_RESOURCE: root on EC2 has
             // it, root on a machine without it gets EPERM, and the filesystem is left as it was.
@@ -179,10 +182,10 @@ describe("dataVolume.sizeGib raised in place: the data filesystem grows to the e
         if (dataDirBlocks() === before) {
             // The boot step names the volume by its stable link (the NVMe path the mount unit uses).
             expect(boot.output).toMatch(
-                /growing the data filesystem on \/dev\/disk\/by-id\/nvme-Amazon_Elastic_Block_Store_vol\w+ from 268435456 to 536870912 bytes/,
+                new RegExp(`growing the data filesystem on /dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol\\w+ from ${initial} to ${grown} bytes`),
             );
         }
-        expect(dataDirBlocks()).toBeGreaterThan(450 * 1024);
+        expect(dataDirBlocks() * 1024).toBeGreaterThan(1.75 * initial);
         waitUntil(() => etcdctl(c, ["get", "/growfs/probe", "--print-value-only"]).stdout.trim() === "kept", 30_000, "etcd lost its data");
 
         // Nothing to do any more: the unit stays quiet.

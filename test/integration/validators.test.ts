@@ -2,10 +2,11 @@
 // cloud-init's schema, systemd's unit verifier and shellcheck.
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
-import { join } from "path";
+import { basename, join } from "path";
 import { parse } from "yaml";
 import { defaultVersion } from "../../components/releases";
 import { renderMemberUserData } from "../../components/render/memberUserData";
+import { defragFiles, defragPaths, renderDefragTimer } from "../../components/render/maintenance";
 import { memberPaths } from "../../components/render/paths";
 import { renderSystemdUnit } from "../../components/render/systemdUnit";
 import { newestMirrored } from "../../scripts/lib/mirror/mirrorLines";
@@ -151,6 +152,31 @@ describe("systemd-analyze verify", () => {
         const r = run("systemd-analyze", ["verify", join(dir, "var-lib-etcd.mount")]);
         expect(r.stderr).toBe("");
         expect(r.status).toBe(0);
+    });
+
+    test("the defragmentation service and its timer verify with no warning, and the script they run passes shellcheck", () => {
+        const dir = join(work, "defrag");
+        mkdirSync(join(dir, "sbin"), { recursive: true });
+        for (const f of defragFiles()) {
+            const target = f.path.startsWith("/usr/local/sbin/") ? join(dir, "sbin", basename(f.path)) : join(dir, basename(f.path));
+            writeFileSync(target, f.content, { mode: parseInt(f.mode, 8) });
+        }
+        expect(run("shellcheck", ["--severity=style", "--shell=bash", join(dir, "sbin", "etcd-defrag")])).toMatchObject({ status: 0, stdout: "" });
+        // ExecStart must name an executable: the script is bound over /usr/local/sbin in a private mount namespace.
+        const r = run("unshare", [
+            "--mount",
+            "sh",
+            "-c",
+            `mount --bind "$1/sbin" /usr/local/sbin && systemd-analyze verify "$1/${defragPaths.serviceName}" "$1/${defragPaths.timerName}"`,
+            "sh",
+            dir,
+        ]);
+        expect(r.stderr).toBe("");
+        expect(r.status).toBe(0);
+        // Checked by the real verifier: a timer with a calendar spec it cannot parse is reported.
+        writeFileSync(join(dir, "broken.timer"), renderDefragTimer().replace("OnCalendar=hourly", "OnCalendar=hourlyy"));
+        writeFileSync(join(dir, "broken.service"), "[Service]\nType=oneshot\nExecStart=/bin/true\n");
+        expect(run("systemd-analyze", ["verify", join(dir, "broken.timer")]).stderr).toContain("hourlyy");
     });
 
     test("a misspelt setting is reported (it is not a rubber stamp)", () => {

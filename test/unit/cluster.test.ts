@@ -415,6 +415,8 @@ describe("bad arguments fail before anything is created", () => {
             'clientCidrs[0]: expected a CIDR block narrower than the whole internet (set allowPublicAccess to open it), got "0.0.0.0/0"',
         ],
         ["dataVolume", { dataVolume: { type: "io2" as const } }, "dataVolume.iops: expected an integer from 100 to 32000 (required for io2), got undefined"],
+        // etcd's default 2 GiB quota on a 4 GiB volume: the volume would fill before NOSPACE is raised.
+        ["quota", { dataVolume: { sizeGib: 4 } }, "dataVolume.sizeGib: expected at least 8 for tuning.quotaBackendBytes 2147483648 (2 GiB)"],
     ])("%s", async (_, extra, message) => {
         const name = `bad-${Object.keys(extra)[0].toLowerCase()}`;
         expect(() => new EtcdCluster(name, { ...base, ...extra })).toThrow(message);

@@ -1,5 +1,6 @@
 import { EtcdClusterArgs } from "../../components/args";
-import { checkUserDataSize, EtcdClusterArgumentError, resolveDataVolume, resolveSettings } from "../../components/validation";
+import { checkQuotaFitsVolume, checkUserDataSize, EtcdClusterArgumentError, resolveDataVolume, resolveSettings } from "../../components/validation";
+import { largestQuotaBytes, requiredVolumeBytes, requiredVolumeGib } from "../../components/volumeSizing";
 
 const base: EtcdClusterArgs = { vpcId: "vpc-1", subnetIds: ["subnet-a", "subnet-b", "subnet-c"] };
 const withArgs = (extra: Partial<EtcdClusterArgs>): EtcdClusterArgs => ({ ...base, ...extra });
@@ -191,6 +192,70 @@ describe("resolveDataVolume: AWS limits", () => {
     test("defaults: gp3, 32 GiB, baseline IOPS and throughput", () => {
         expect(resolveDataVolume({})).toEqual({ type: "gp3", sizeGib: 32, iops: 3000, throughput: 125 });
         expect(resolveDataVolume({ type: "io2", sizeGib: 100, iops: 16000 })).toEqual({ type: "io2", sizeGib: 100, iops: 16000 });
+    });
+});
+
+describe("the quota must fit the data volume", () => {
+    const MiB = 2 ** 20;
+    const GiB = 2 ** 30;
+
+    test("the volume holds 3 database-sized files, 512 MiB of WAL and snapshot files and ext4's share (92 % usable, less 128 MiB)", () => {
+        // (3 x 2048 + 512 + 128) MiB / 0.92 = 7373.9 MiB
+        expect(requiredVolumeBytes(2 * GiB)).toBe(7732108244);
+        expect(requiredVolumeGib(2 * GiB)).toBe(8);
+        expect(requiredVolumeGib(8 * GiB)).toBe(27);
+        // (3 x 64 + 640) MiB / 0.92 = 904.3 MiB
+        expect(Math.ceil(requiredVolumeBytes(64 * MiB) / MiB)).toBe(905);
+    });
+
+    test("largest quota per volume, in whole MiB: the default 32 GiB volume holds etcd's suggested maximum (8 GiB)", () => {
+        expect(largestQuotaBytes(32 * GiB)).toBe(9835 * MiB);
+        expect(largestQuotaBytes(8 * GiB)).toBe(2298 * MiB);
+        expect(largestQuotaBytes(4 * GiB)).toBe(1042 * MiB);
+        expect(largestQuotaBytes(1 * GiB)).toBe(100 * MiB);
+        expect(largestQuotaBytes(512 * MiB)).toBe(0);
+        // The two agree: the largest quota fits, one MiB more does not.
+        for (const gib of [1, 8, 32, 100]) {
+            const q = largestQuotaBytes(gib * GiB);
+            expect(requiredVolumeBytes(q)).toBeLessThanOrEqual(gib * GiB);
+            expect(requiredVolumeBytes(q + MiB)).toBeGreaterThan(gib * GiB);
+        }
+    });
+
+    test("accepted: the defaults (2 GiB on 32 GiB), 2 GiB on 8 GiB, 8 GiB on 27 GiB", () => {
+        expect(() => checkQuotaFitsVolume(2 * GiB, 32)).not.toThrow();
+        expect(() => checkQuotaFitsVolume(2 * GiB, 8)).not.toThrow();
+        expect(() => checkQuotaFitsVolume(8 * GiB, 27)).not.toThrow();
+    });
+
+    test.each<[string, number, number, string]>([
+        [
+            "2 GiB on 4 GiB",
+            2 * GiB,
+            4,
+            "dataVolume.sizeGib: expected at least 8 for tuning.quotaBackendBytes 2147483648 (2 GiB): the volume holds the database and either " +
+                "defragmentation's copy or the backup and its gzip (3 x the quota), the WAL and snapshot files (512 MiB) and ext4's reserve " +
+                "(8 % + 128 MiB); or tuning.quotaBackendBytes of at most 1092616192 (1 GiB) for 4 GiB, got 4",
+        ],
+        [
+            "8 GiB on 26 GiB",
+            8 * GiB,
+            26,
+            "dataVolume.sizeGib: expected at least 27 for tuning.quotaBackendBytes 8589934592 (8 GiB): the volume holds the database and either " +
+                "defragmentation's copy or the backup and its gzip (3 x the quota), the WAL and snapshot files (512 MiB) and ext4's reserve " +
+                "(8 % + 128 MiB); or tuning.quotaBackendBytes of at most 8337227776 (7.8 GiB) for 26 GiB, got 26",
+        ],
+        ["any quota on a volume too small for one", 1 * MiB, 0, "dataVolume.sizeGib: expected at least 1 for tuning.quotaBackendBytes 1048576 (1 MiB): "],
+    ])("refused: %s, naming both arguments, the figures and the accepted values", (_, quota, sizeGib, message) => {
+        let error: unknown;
+        try {
+            checkQuotaFitsVolume(quota, sizeGib);
+        } catch (e) {
+            error = e;
+        }
+        expect(error).toBeInstanceOf(EtcdClusterArgumentError);
+        expect((error as EtcdClusterArgumentError).argument).toBe("dataVolume.sizeGib");
+        expect((error as Error).message.startsWith(message)).toBe(true);
     });
 });
 

@@ -10,6 +10,7 @@ import { createHash } from "crypto";
 import { dirname, join } from "path";
 import { BackupStore, ensureBackupStore, memberAwsWrapper, provisionPlan } from "./backupStore";
 import { LocalPlan } from "./localRender";
+import { requiredVolumeBytes } from "../../../components/volumeSizing";
 
 const repoRoot = join(__dirname, "..", "..", "..");
 export const localStateRoot = join(repoRoot, ".cache", "local");
@@ -64,7 +65,7 @@ export interface UpOptions {
     mirrorDir: string;
     /** Release tarball inside mirrorDir, relative, e.g. v3.5.30/etcd-v3.5.30-linux-amd64.tar.gz. */
     tarball: string;
-    /** Size of each member's data volume image in MiB. */
+    /** Size of each member's data volume image in MiB. @default what the rendered quota needs (components/volumeSizing.ts) */
     dataVolumeMiB?: number;
     progress?: (message: string) => void;
 }
@@ -263,6 +264,16 @@ function awaitBoot(c: LocalCluster, i: number, timeoutMs = 240_000): BootResult 
     return { status: status.status, cloudInit: status.stdout.trim(), output: existsSync(log) ? readFileSync(log, "utf8") : "" };
 }
 
+/**
+ * The data volume a member's quota needs, by the component's own rule: a member whose database reaches the quota
+ * raises NOSPACE instead of filling its volume. The image is a sparse file: only what etcd writes takes space.
+ */
+export function localVolumeMiB(userData: string): number {
+    const quota = /ETCD_QUOTA_BACKEND_BYTES=(\d+)/.exec(userData);
+    if (!quota) throw new Error("the rendered user-data names no ETCD_QUOTA_BACKEND_BYTES");
+    return Math.ceil(requiredVolumeBytes(Number(quota[1])) / 2 ** 20);
+}
+
 /** Boots every member of a rendered plan in parallel; returns once cloud-init has finished on each (etcd starts in the background). */
 export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
     const progress = o.progress ?? (() => undefined);
@@ -321,11 +332,12 @@ export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
     progress(`backup store: ${provisionPlan(store, plan)} created or updated`);
     writeAwsClient(c, store);
 
+    const volumeMiB = o.dataVolumeMiB ?? localVolumeMiB(plan.members[0].userData);
     progress(`network: bridge ${c.bridge} (${c.gatewayIp}/24), one container per member`);
     createBridge(c, 24);
     for (const [i, m] of c.members.entries()) {
         mkdirSync(m.dir, { recursive: true });
-        sh("truncate", ["-s", `${o.dataVolumeMiB ?? 256}M`, m.dataImage]);
+        sh("truncate", ["-s", `${volumeMiB}M`, m.dataImage]);
         m.loopDevice = sh("losetup", ["--find", "--show", m.dataImage]).trim();
         saveCluster(c);
         prepareRootDisk(c, m, plan.members[i].userData, `i-local-${id}-${i}-1`);

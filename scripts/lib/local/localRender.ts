@@ -16,6 +16,10 @@ export interface LocalRenderOptions {
     networkPrefix: string;
     /** Enable etcd auth (3.5+). */
     auth?: boolean;
+    /** The stack's tuning.quotaBackendBytes (etcd's 2 GiB when not given). */
+    quotaBackendBytes?: number;
+    /** false: the stack's backup.enabled is false. */
+    backup?: boolean;
     stack?: string;
     /** s3://bucket/key of a snapshot the new cluster is restored from (the component's `restore`). */
     restoreFrom?: string;
@@ -154,6 +158,8 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
                 readinessMode: "direct",
                 ...(o.auth ? { auth: "true" } : {}),
                 ...(o.restoreFrom ? { restoreFrom: o.restoreFrom } : {}),
+                ...(o.quotaBackendBytes !== undefined ? { quotaBackendBytes: String(o.quotaBackendBytes) } : {}),
+                ...(o.backup === false ? { backup: "false" } : {}),
             },
         },
     );
