@@ -120,7 +120,8 @@ work=$(mktemp -d ${memberPaths.dataDir}/.backup.XXXXXX)
 trap 'rm -rf "$work"; publish_age' EXIT
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-etcdctl --endpoints="$source_endpoint" --command-timeout=30m snapshot save "$work/snapshot.db" >/dev/null
+# (etcdctl refuses an --endpoints flag next to the profile's ETCDCTL_ENDPOINTS.)
+ETCDCTL_ENDPOINTS=$source_endpoint etcdctl --command-timeout=30m snapshot save "$work/snapshot.db" >/dev/null
 check_snapshot "$work/snapshot.db" || exit 1
 revision=$(json_number revision "$STATUS")
 gzip -c "$work/snapshot.db" >"$work/snapshot.db.gz"
