@@ -102,7 +102,7 @@ describe(`etcd ${version} on container-booted members: backups by the leader, th
     let oldRevision: number;
 
     test("the backup service uploads from the leader only: under the cluster's prefix, SSE-KMS, with its metadata; the age metric follows", () => {
-        a = bootLocalCluster({ name: names.a, networkIndex: 62, version });
+        a = bootLocalCluster({ name: names.a, networkIndex: 70, version });
         store = runningBackupStore()!;
         expect(store).toBeDefined();
         target = backupTarget(a);
@@ -236,7 +236,7 @@ describe(`etcd ${version} on container-booted members: backups by the leader, th
         // Quorum lost for good: the whole cluster is gone; the backup store keeps the backups.
         down(names.a);
 
-        const b = bootLocalCluster({ name: names.b, networkIndex: 63, version, restoreFrom: `s3://${target.bucket}/${snapshotKey}` });
+        const b = bootLocalCluster({ name: names.b, networkIndex: 71, version, restoreFrom: `s3://${target.bucket}/${snapshotKey}` });
         for (const i of [0, 1, 2]) {
             const journal = readFileSync(join(b.members[i].dir, "upper", "var", "log", "cloud-init-output.log"), "utf8");
             expect(journal).toContain(`etcd-restore: restored revision`);
@@ -293,7 +293,7 @@ describe(`etcd ${version} on container-booted members: backups by the leader, th
             ["bad-mismatch.db.gz", `its metadata says ${"0".repeat(64)}`],
         ]) {
             const from = `s3://${target.bucket}/${target.prefix}frequent/${key}`;
-            expect(() => bootLocalCluster({ name: names.bad, networkIndex: 64, version, size: 1, zones: 1, restoreFrom: from })).toThrow(reason);
+            expect(() => bootLocalCluster({ name: names.bad, networkIndex: 72, version, size: 1, zones: 1, restoreFrom: from })).toThrow(reason);
             const c = loadCluster(names.bad)!;
             const output = readFileSync(join(c.members[0].dir, "upper", "var", "log", "cloud-init-output.log"), "utf8");
             expect(output).toContain(reason);
