@@ -143,6 +143,8 @@ export function renderBackupUnits(intervalMinutes: number): { service: string; t
     return {
         service: `[Unit]
 Description=etcd backup to S3 (the leader only)
+# Skipped, not failed, while etcd is not running (the timer starts before etcd on a new member).
+Requisite=etcd.service
 After=etcd.service
 ConditionPathExists=${memberPaths.dataDir}/member
 
