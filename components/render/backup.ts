@@ -120,7 +120,8 @@ work=$(mktemp -d ${memberPaths.dataDir}/.backup.XXXXXX)
 trap 'rm -rf "$work"; publish_age' EXIT
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-etcdctl --endpoints="$source_endpoint" --command-timeout=30m snapshot save "$work/snapshot.db" >/dev/null
+# (etcdctl refuses an --endpoints flag next to the profile's ETCDCTL_ENDPOINTS.)
+ETCDCTL_ENDPOINTS=$source_endpoint etcdctl --command-timeout=30m snapshot save "$work/snapshot.db" >/dev/null
 check_snapshot "$work/snapshot.db" || exit 1
 revision=$(json_number revision "$STATUS")
 gzip -c "$work/snapshot.db" >"$work/snapshot.db.gz"
@@ -142,6 +143,8 @@ export function renderBackupUnits(intervalMinutes: number): { service: string; t
     return {
         service: `[Unit]
 Description=etcd backup to S3 (the leader only)
+# Skipped, not failed, while etcd is not running (the timer starts before etcd on a new member).
+Requisite=etcd.service
 After=etcd.service
 ConditionPathExists=${memberPaths.dataDir}/member
 

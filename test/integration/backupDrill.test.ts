@@ -1,7 +1,7 @@
 // Backups and the restore drill on container-booted members (`npm run local`): real systemd runs the backup
 // timer's service, real cloud-init runs the restore step at first boot, and the members' real AWS CLI talks to
 // the local backup store (moto: S3, SSM, KMS, CloudWatch), which outlives the clusters that write to it.
-// etcd 3.5.30 (revision bump on restore); etcd 3.4.23 is covered at script level in backup.test.ts.
+// etcd 3.5.30 (revision bump on restore), and the backup and restore of etcd 3.4.23 (etcdctl, no bump).
 import { execFileSync } from "child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
@@ -16,7 +16,7 @@ jest.setTimeout(420_000);
 
 const repo = join(__dirname, "..", "..");
 const version = "3.5.30";
-const names = { a: "drill-a", b: "drill-b", bad: "drill-bad" };
+const names = { a: "drill-a", b: "drill-b", bad: "drill-bad", old34: "drill-old34", new34: "drill-new34" };
 let store: BackupStore;
 let work: string;
 
@@ -74,7 +74,7 @@ function putKeys(c: LocalCluster, keys: string[], endpoints?: string[]): void {
             c.etcdctl,
             [`--endpoints=${(endpoints ?? c.clientEndpoints).join(",")}`, `--cacert=${c.caFile}`, `--cert=${c.certFile}`, `--key=${c.keyFile}`, "txn"],
             {
-                input: `\n${ops}\n\n`,
+                input: `\n${ops}\n\n\n`,
             },
         );
         if (r.status !== 0) throw new Error(r.stderr);
@@ -102,7 +102,7 @@ describe(`etcd ${version} on container-booted members: backups by the leader, th
     let oldRevision: number;
 
     test("the backup service uploads from the leader only: under the cluster's prefix, SSE-KMS, with its metadata; the age metric follows", () => {
-        a = bootLocalCluster({ name: names.a, networkIndex: 62, version });
+        a = bootLocalCluster({ name: names.a, networkIndex: 70, version });
         store = runningBackupStore()!;
         expect(store).toBeDefined();
         target = backupTarget(a);
@@ -115,13 +115,15 @@ describe(`etcd ${version} on container-booted members: backups by the leader, th
         );
         const leader = leaderIndex(a);
         expect(leader).toBeGreaterThanOrEqual(0);
+        // The store keeps the backups of earlier runs of a cluster of this name: only what this run adds counts.
+        const before = new Set(listBackups(target));
         const runs = [0, 1, 2].map((i) => runBackupService(a, i));
         runs.forEach((r, i) => {
-            expect({ member: i, status: r.status }).toEqual({ member: i, status: 0 });
+            expect({ member: i, status: r.status, journal: r.status === 0 ? "" : r.journal }).toEqual({ member: i, status: 0, journal: "" });
             if (i === leader) expect(r.journal).toContain("saved revision");
             else expect(r.journal).toContain("not the leader; nothing to do");
         });
-        const keys = listBackups(target);
+        const keys = listBackups(target).filter((k) => !before.has(k));
         expect(keys).toHaveLength(1);
         first = keys[0];
         expect(first).toMatch(new RegExp(`^${target.prefix}(daily|frequent)/\\d{8}T\\d{6}Z-rev\\d+\\.db\\.gz$`));
@@ -162,21 +164,32 @@ describe(`etcd ${version} on container-booted members: backups by the leader, th
 
     test("after the leader is killed, the next backup comes from the new leader", () => {
         const old = leaderIndex(a);
+        const before = new Set(listBackups(target));
         crashMember(a, old, { holdDown: true });
-        const rest = [0, 1, 2].filter((i) => i !== old);
-        let leader = -1;
-        waitUntil(() => (leader = leaderIndex(a, rest)) >= 0, 30_000, "no new leader");
-        spawnSleep(1100); // object names have a one-second resolution
-        for (const i of rest) expect(runBackupService(a, i).status).toBe(0);
-        const keys = listBackups(target);
-        expect(keys).toHaveLength(2);
-        const second = keys.find((k) => k !== first)!;
-        expect(head(target.bucket, second).Metadata.member).toBe(a.members[leader].name);
-        expect(second.split("/").pop()! > first.split("/").pop()!).toBe(true);
-        inMember(a, old, ["systemctl", "start", "--no-block", "etcd.service"]);
+        try {
+            const rest = [0, 1, 2].filter((i) => i !== old);
+            let leader = -1;
+            waitUntil(() => (leader = leaderIndex(a, rest)) >= 0, 30_000, "no new leader");
+            spawnSleep(1100); // object names have a one-second resolution
+            for (const i of rest) {
+                const r = runBackupService(a, i);
+                expect({ status: r.status, journal: r.status === 0 ? "" : r.journal }).toEqual({ status: 0, journal: "" });
+            }
+            const keys = listBackups(target).filter((k) => !before.has(k));
+            expect(keys).toHaveLength(1);
+            const second = keys[0];
+            expect(head(target.bucket, second).Metadata.member).toBe(a.members[leader].name);
+            expect(second.split("/").pop()! > first.split("/").pop()!).toBe(true);
+            // On the member whose etcd is down, the timer's run is skipped, not failed: the system is not degraded by it.
+            expect(runBackupService(a, old).status).not.toBe(0);
+            expect(inMember(a, old, ["systemctl", "is-failed", backupPaths.serviceName]).stdout.trim()).not.toBe("failed");
+        } finally {
+            inMember(a, old, ["systemctl", "start", "--no-block", "etcd.service"]);
+        }
     });
 
     test("the rolling gate (ssm mode) backs the leader up before the next change, and fails when the backup fails", () => {
+        waitUntil(() => etcdctl(a, ["endpoint", "health"]).status === 0, 60_000, "the cluster is not healthy again");
         putKeys(a, ["gate-marker"]);
         const before = new Set(listBackups(target));
         const runDir = join(work, "run-command");
@@ -233,7 +246,7 @@ describe(`etcd ${version} on container-booted members: backups by the leader, th
         // Quorum lost for good: the whole cluster is gone; the backup store keeps the backups.
         down(names.a);
 
-        const b = bootLocalCluster({ name: names.b, networkIndex: 63, version, restoreFrom: `s3://${target.bucket}/${snapshotKey}` });
+        const b = bootLocalCluster({ name: names.b, networkIndex: 71, version, restoreFrom: `s3://${target.bucket}/${snapshotKey}` });
         for (const i of [0, 1, 2]) {
             const journal = readFileSync(join(b.members[i].dir, "upper", "var", "log", "cloud-init-output.log"), "utf8");
             expect(journal).toContain(`etcd-restore: restored revision`);
@@ -290,7 +303,7 @@ describe(`etcd ${version} on container-booted members: backups by the leader, th
             ["bad-mismatch.db.gz", `its metadata says ${"0".repeat(64)}`],
         ]) {
             const from = `s3://${target.bucket}/${target.prefix}frequent/${key}`;
-            expect(() => bootLocalCluster({ name: names.bad, networkIndex: 64, version, size: 1, zones: 1, restoreFrom: from })).toThrow(reason);
+            expect(() => bootLocalCluster({ name: names.bad, networkIndex: 72, version, size: 1, zones: 1, restoreFrom: from })).toThrow(reason);
             const c = loadCluster(names.bad)!;
             const output = readFileSync(join(c.members[0].dir, "upper", "var", "log", "cloud-init-output.log"), "utf8");
             expect(output).toContain(reason);
@@ -302,6 +315,39 @@ describe(`etcd ${version} on container-booted members: backups by the leader, th
             expect(inMember(c, 0, ["test", "-e", "/var/lib/etcd/member"]).status).not.toBe(0);
             down(names.bad);
         }
+    });
+});
+
+describe("etcd 3.4.23 on container-booted members: etcdctl takes, verifies and restores the snapshot, without a revision bump", () => {
+    test("a backup of a one-member cluster restored into a new one", () => {
+        const old = bootLocalCluster({ name: names.old34, networkIndex: 73, version: "3.4.23", size: 1, zones: 1 });
+        store = runningBackupStore()!;
+        const t = backupTarget(old);
+        putKeys(
+            old,
+            Array.from({ length: 20 }, (_, i) => `v34/${i}`),
+        );
+        const r = runBackupService(old, 0);
+        expect({ status: r.status, journal: r.status === 0 ? "" : r.journal }).toEqual({ status: 0, journal: "" });
+        const [key] = listBackups(t);
+        expect(head(t.bucket, key).Metadata["etcd-version"]).toBe("3.4.23");
+        const oldRevision = revisionOf(old, 0);
+        down(names.old34);
+
+        const restored = bootLocalCluster({
+            name: names.new34,
+            networkIndex: 74,
+            version: "3.4.23",
+            size: 1,
+            zones: 1,
+            restoreFrom: `s3://${t.bucket}/${key}`,
+        });
+        const output = readFileSync(join(restored.members[0].dir, "upper", "var", "log", "cloud-init-output.log"), "utf8");
+        expect(output).toContain(`etcd-restore: restored revision ${oldRevision} from s3://${t.bucket}/${key}`);
+        expect(keysWithPrefix(restored, "v34/")).toHaveLength(20);
+        // No bump before 3.4.27: the revision goes on from the snapshot's.
+        expect(revisionOf(restored, 0)).toBe(oldRevision);
+        down(names.new34);
     });
 });
 

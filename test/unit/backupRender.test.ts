@@ -74,6 +74,7 @@ describe("units", () => {
         expect(service).toContain("Type=oneshot\nUser=etcd");
         expect(service).toContain("IOSchedulingClass=idle");
         expect(service).toContain(`ConditionPathExists=${memberPaths.dataDir}/member`);
+        expect(service).toContain("Requisite=etcd.service\nAfter=etcd.service");
         expect(timer).toContain("OnCalendar=*-*-* *:00/15:00");
         expect(onCalendar(120)).toBe("*-*-* 00/2:00:00");
         expect(onCalendar(1440)).toBe("*-*-* 00/24:00:00");

@@ -54,9 +54,12 @@ export const storeCredentials = { AWS_ACCESS_KEY_ID: "local", AWS_SECRET_ACCESS_
 
 /** The AWS CLI of this host against the store (tests and operators: list, download, upload objects). */
 export function storeAws(s: BackupStore, region: string, args: string[]): { status: number; stdout: string; stderr: string } {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...storeCredentials, AWS_CONFIG_FILE: "/dev/null", AWS_SHARED_CREDENTIALS_FILE: "/dev/null" };
+    delete env.AWS_PROFILE;
+    delete env.AWS_SESSION_TOKEN;
     const r = spawnSync("aws", [...storeCliArgs(s), "--region", region, ...args], {
+        env,
         encoding: "utf8",
-        env: { ...process.env, ...storeCredentials, AWS_PROFILE: "", AWS_CONFIG_FILE: "/dev/null", AWS_SHARED_CREDENTIALS_FILE: "/dev/null" },
         maxBuffer: 256 * 1024 * 1024,
     });
     return { status: r.status ?? 1, stdout: r.stdout ?? "", stderr: `${r.stderr ?? ""}${r.error ? String(r.error) : ""}` };
