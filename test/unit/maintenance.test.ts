@@ -14,12 +14,19 @@ const base: EtcdClusterArgs = { vpcId: "vpc-0123abcd", subnetIds: ["subnet-0aaa1
 const T = { object: "aws:s3/bucketObjectv2:BucketObjectv2", instance: "aws:ec2/instance:Instance" };
 
 let mocks: StackMocks;
+const warnings: string[] = [];
 beforeAll(async () => {
     mocks = await installStackMocks({ tls: "fake" });
     const warn = pulumi.log.warn;
-    pulumi.log.warn = async () => undefined;
+    pulumi.log.warn = async (message: string) => {
+        warnings.push(message);
+    };
     const { EtcdCluster } = (await import("../../components")) as { EtcdCluster: typeof EtcdClusterType };
-    const clusters = [new EtcdCluster("withbackup", base), new EtcdCluster("nobackup", { ...base, backup: { enabled: false } })];
+    const clusters = [
+        new EtcdCluster("withbackup", base),
+        new EtcdCluster("nobackup", { ...base, backup: { enabled: false } }),
+        new EtcdCluster("inline", { ...base, backup: { enabled: false }, keyDelivery: "inline" }),
+    ];
     await Promise.all(clusters.map((c) => valueOf(c.members)));
     await settled(mocks);
     pulumi.log.warn = warn;
@@ -55,6 +62,19 @@ test("backups on: the script and units come with the pinned tools object, not in
         expect(boot.indexOf("install_tools\n")).toBeGreaterThan(-1);
         expect(boot).toContain(`systemctl enable '${defragPaths.timerName}'`);
     }
+});
+
+test("inline keys and backups off: no room in user-data, so no defragmentation files or timer, and a warning that says what to do", () => {
+    for (const i of [0, 1, 2]) {
+        expect(writeFiles("inline", i).map((f) => f.path)).not.toContain(defragPaths.script);
+        expect(bootScript("inline", i)).not.toContain(defragPaths.timerName);
+    }
+    expect(warnings).toEqual([
+        expect.stringMatching(/^keyDelivery "inline": /),
+        expect.stringMatching(
+            /^no automatic defragmentation: with backups off its script and timer would take user-data to \d+ bytes \(over 15360\); turn backups on \(they carry it\), use keyDelivery "ssm", or defragment by hand \(README: "Defragmentation"\)$/,
+        ),
+    ]);
 });
 
 test("the script: its own member only, thresholds of 100 MiB and half in use, no alarm ever disarmed, one at a time under the lock", () => {
