@@ -105,11 +105,8 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
                 region: p.region,
                 ssmParameterPrefix: p.ssmParameterPrefix,
                 ssmFiles: fetched,
-                unitsAfterEtcd: [
-                    ...(p.enableAuth ? [authUnitName] : []),
-                    ...(p.memberTools?.backupTimer ? [backupPaths.timerName] : []),
-                    ...(p.defragInUserData || p.memberTools ? [defragPaths.timerName] : []),
-                ],
+                unitsAfterEtcd: [...(p.enableAuth ? [authUnitName] : []), ...(p.memberTools?.backupTimer ? [backupPaths.timerName] : [])],
+                timers: p.defragInUserData || p.memberTools ? [defragPaths.timerName] : [],
                 tools: p.memberTools && { url: p.memberTools.url, sha256: p.memberTools.sha256 },
                 commandsBeforeEtcd: p.memberTools?.restore ? [backupPaths.restoreScript] : [],
             }),

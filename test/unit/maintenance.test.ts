@@ -46,7 +46,9 @@ test("backups off: every member's user-data carries the script and its units as 
                 ...(f.mode === "0644" ? {} : { permissions: f.mode }),
             });
         }
-        expect(bootScript("nobackup", i)).toContain(`systemctl enable '${defragPaths.timerName}'\n  systemctl start --no-block '${defragPaths.timerName}'`);
+        expect(bootScript("nobackup", i)).toContain(
+            `systemctl enable etcd-growfs.timer ${defragPaths.timerName}\n  systemctl start --no-block etcd-growfs.timer ${defragPaths.timerName}\n`,
+        );
     }
 });
 
@@ -60,7 +62,7 @@ test("backups on: the script and units come with the pinned tools object, not in
         // The timer is enabled once the tools (installed before etcd starts) have written it.
         const boot = bootScript("withbackup", i);
         expect(boot.indexOf("install_tools\n")).toBeGreaterThan(-1);
-        expect(boot).toContain(`systemctl enable '${defragPaths.timerName}'`);
+        expect(boot).toContain(`systemctl enable etcd-growfs.timer ${defragPaths.timerName}\n`);
     }
 });
 
