@@ -11,7 +11,7 @@ import { EtcdFaultTolerance, faultTolerance, memberZoneIndexes } from "./placeme
 import { instanceArch, officialReleaseUrl, pinnedChecksum, ReleaseArch } from "./releases";
 import { clientUrl, MemberEndpoint, peerUrl } from "./render/etcdConfig";
 import { clusterExists, clusterReadyGate, clusterTagKey, memberGate, RolloutContext, rolloutPredecessor } from "./rollout";
-import { checkUserDataBound } from "./userDataBound";
+import { checkUserDataBound, userDataBound, UserDataBoundParams, userDataBudgetBytes } from "./userDataBound";
 import { checkQuotaFitsVolume, checkSha256, checkUrl, ClusterSettings, EtcdClusterArgumentError, resolveDataVolume, resolveSettings } from "./validation";
 
 /** The Pulumi type token of the component. */
@@ -81,7 +81,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
         // Unique per project, stack and component name: keeps two clusters' parameters and tokens apart.
         const clusterId = `${base}-${sha256(`${pulumi.getProject()}/${pulumi.getStack()}/${name}`).slice(0, 8)}`;
         const memberNames = Array.from({ length: settings.size }, (_, i) => `${base}-${i}`);
-        checkPlainUserDataBound(
+        const defragInUserData = checkPlainUserDataBound(
             args,
             settings,
             clusterId,
@@ -156,6 +156,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             instanceType,
             dataVolume,
             backup: clusterBackups,
+            defragInUserData,
             // A restored cluster must not share the token of the cluster its snapshot came from.
             clusterToken: restoredClusterToken(clusterId, args.restore?.from),
         };
@@ -244,18 +245,22 @@ export function restoredClusterToken(clusterId: string, from: string | undefined
     return from === undefined ? undefined : `${clusterId}-r${sha256(from).slice(0, 8)}`;
 }
 
-/** Refuses, before anything exists, arguments whose user-data could exceed EC2's 16 KB (userDataBound.ts). */
+/**
+ * Refuses, before anything exists, arguments whose user-data could exceed EC2's 16 KB (userDataBound.ts).
+ * Returns whether defragmentation's files go in user-data: with backups on they travel in the tools object;
+ * without, in user-data when they fit, else they are left out with a warning (inline keys take the room).
+ */
 function checkPlainUserDataBound(
     args: EtcdClusterArgs,
     settings: ClusterSettings,
     clusterId: string,
     memberNames: string[],
     backupTools: { restore: boolean; toolsKey: string } | undefined,
-): void {
+): boolean {
     const plainOr = <T>(value: pulumi.Input<T> | undefined): T | undefined | "output" =>
         value === undefined ? undefined : typeof value === "string" ? (value as T) : "output";
     const instanceType = plainOr(args.instanceType ?? defaultInstanceType);
-    checkUserDataBound({
+    const bound: UserDataBoundParams = {
         settings,
         memberNames,
         clusterId,
@@ -266,7 +271,19 @@ function checkPlainUserDataBound(
         metricsOnMemberAddress: (args.metricsCidrs ?? []).length > 0,
         officialUrl: (a) => officialReleaseUrl(settings.version.text, a),
         backupTools,
-    });
+    };
+    if (!backupTools) {
+        const withDefrag = userDataBound({ ...bound, defragInUserData: true });
+        if (withDefrag.bytes <= userDataBudgetBytes) {
+            return true;
+        }
+        settings.warnings.push(
+            `no automatic defragmentation: with backups off its script and timer would take user-data to ${withDefrag.bytes} bytes ` +
+                `(over ${userDataBudgetBytes}); turn backups on (they carry it), use keyDelivery "ssm", or defragment by hand (README: "Defragmentation")`,
+        );
+    }
+    checkUserDataBound(bound);
+    return false;
 }
 
 /** Where the release comes from and its checksum: the caller's mirror, or the official URL and pinned sum. */

@@ -38,6 +38,8 @@ export interface MemberContext {
     clusterToken?: string;
     /** Backups (and restore): the members' tools, their policy, and what must exist first. */
     backup?: ClusterBackup;
+    /** Defragmentation's files are in user-data (without backups, when they fit: etcdCluster.ts). */
+    defragInUserData: boolean;
 }
 
 /** One member's resources that the rollout and the outputs need. */
@@ -189,6 +191,7 @@ export function createMember(
                 ssmParameterPrefix: parameters ? prefix : undefined,
                 enableAuth: settings.auth && i === 0 ? { memberNames: cluster.memberNames } : undefined,
                 memberTools: tools,
+                defragInUserData: cluster.defragInUserData,
                 tls: {
                     caCertPem: caPem,
                     serverCertPem: serverPem,

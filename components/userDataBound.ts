@@ -50,6 +50,8 @@ export interface UserDataBoundParams {
     officialUrl: (arch: ReleaseArch) => string;
     /** Backups on: the tools object's URL and SHA-256 (and the restore step) are in user-data. */
     backupTools?: { restore: boolean; toolsKey: string };
+    /** Defragmentation's script and units are in user-data (render/maintenance.ts). */
+    defragInUserData?: boolean;
 }
 
 export interface UserDataBound {
@@ -96,6 +98,7 @@ export function userDataBound(p: UserDataBoundParams): UserDataBound {
                     sha256: "f".repeat(64),
                     restore: p.backupTools.restore,
                 },
+                defragInUserData: p.defragInUserData,
                 tls,
             };
             const bytes = Buffer.byteLength(renderMemberUserData(params), "utf8");

@@ -47,6 +47,8 @@ export interface BootScriptParams {
     volumeWaitSeconds?: number;
     /** Further units started (without blocking) once etcd has been started. */
     unitsAfterEtcd?: string[];
+    /** Further timers of the member's own (constant names), enabled and started with the filesystem's. */
+    timers?: string[];
     /** An installer of further tools (backup, restore) in S3, run once its SHA-256 matches. */
     tools?: { url: string; sha256: string };
     /** Commands run once the data volume is mounted, before etcd is started; a failure stops the boot. */
@@ -228,15 +230,15 @@ data_device() {
 # device, the filesystem mounted at the data dir grows online (ext4 allows it); with one, the unmounted
 # filesystem is checked and grown before the boot mounts it.
 grow_data_fs() {
-  local device=\${1:-} volume_bytes fs_bytes blocks block_size
+  local device=\${1:-} volume_bytes fs_bytes n b
   if [[ -z "$device" ]]; then
     mountpoint -q "$DATA_DIR" || return 0
     device=$(findmnt -n -o SOURCE --target "$DATA_DIR")
   fi
   volume_bytes=$(blockdev --getsize64 "$device")
-  # Multiplied by bash: mawk (Debian's awk) prints products over 2^31 as 7.7e+09.
-  read -r blocks block_size < <(dumpe2fs -h "$device" 2>/dev/null | awk -F: '/^Block count/ {c=$2} /^Block size/ {s=$2} END {print c, s}')
-  fs_bytes=$(( \${blocks:-0} * \${block_size:-0} ))
+  # Blocks and block size, multiplied by bash: mawk (Debian's awk) prints products over 2^31 as 7.7e+09.
+  read -r n b < <(dumpe2fs -h "$device" 2>/dev/null | awk -F: '/^Block count/ {c=$2} /^Block size/ {s=$2} END {print c, s}')
+  fs_bytes=$((\${n:-0} * \${b:-0}))
   (( volume_bytes - fs_bytes >= 16 * 1024 * 1024 )) || return 0
   log "growing the data filesystem on $device from $fs_bytes to $volume_bytes bytes"
   if [[ -n "\${1:-}" ]]; then
@@ -292,9 +294,9 @@ install_tools() {
   systemctl enable etcd.service
   # --no-block: etcd notifies systemd only after joining a quorum, which needs the other members.
   systemctl start --no-block etcd.service
-  # Grows the filesystem when the volume is enlarged in place (no new instance, so no new boot).
-  systemctl enable ${growTimerName}
-  systemctl start --no-block ${growTimerName}
+  # Grows the filesystem when the volume is enlarged in place (no new instance, so no new boot); other timers.
+  systemctl enable ${[growTimerName, ...(p.timers ?? [])].join(" ")}
+  systemctl start --no-block ${[growTimerName, ...(p.timers ?? [])].join(" ")}
 ${(p.unitsAfterEtcd ?? []).map((u) => `  systemctl enable ${shellQuote(u)}\n  systemctl start --no-block ${shellQuote(u)}\n`).join("")}  log "etcd started; it reports ready once a quorum of members is up"
 }
 

@@ -57,6 +57,11 @@ export interface MemberUserDataParams {
     enableAuth?: { memberNames: string[] };
     /** The backup and restore tools: an installer in S3 pinned by its SHA-256 (see render/backup.ts). */
     memberTools?: { url: string; sha256: string; restore: boolean };
+    /**
+     * Defragmentation's script and units (render/maintenance.ts) are written by user-data. Without it they come
+     * with the tools above, or, with neither, are not installed (no room in user-data; the component warns).
+     */
+    defragInUserData?: boolean;
 }
 
 const file = (path: string, content: string, permissions = "0644", owner = "root:root"): CloudConfigFile => ({
@@ -88,8 +93,7 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
         file(memberPaths.etcdctlProfile, renderEtcdctlProfile(p.member)),
         file(`/etc/systemd/system/${growUnitName}`, renderGrowService()),
         file(`/etc/systemd/system/${growTimerName}`, renderGrowTimer()),
-        // With backups on, the tools object carries them.
-        ...(p.memberTools ? [] : defragFiles().map((f) => file(f.path, f.content, f.mode))),
+        ...(p.defragInUserData ? defragFiles().map((f) => file(f.path, f.content, f.mode)) : []),
         file(
             memberPaths.bootScript,
             renderBootScript({
@@ -101,7 +105,8 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
                 region: p.region,
                 ssmParameterPrefix: p.ssmParameterPrefix,
                 ssmFiles: fetched,
-                unitsAfterEtcd: [...(p.enableAuth ? [authUnitName] : []), ...(p.memberTools ? [] : [defragPaths.timerName])],
+                unitsAfterEtcd: [...(p.enableAuth ? [authUnitName] : [])],
+                timers: p.defragInUserData ? [defragPaths.timerName] : [],
                 tools: p.memberTools && { url: p.memberTools.url, sha256: p.memberTools.sha256 },
                 commandsBeforeEtcd: p.memberTools?.restore ? [backupPaths.restoreScript] : [],
             }),

@@ -35,7 +35,7 @@ const filesOf = (userData: string): WrittenFile[] => parse(userData)["write_file
 // The default (newest pinned 3.6), and the 3.5 and 3.4 that the local clusters boot: the newest of each line in the mirror.
 const [v36, v35, v34] = [defaultVersion(), newestMirrored("3.5"), newestMirrored("3.4")];
 const variants: [string, string][] = [
-    [`${v36} with SSM keys`, renderMemberUserData(memberParams(v36))],
+    [`${v36} with SSM keys and defragmentation`, renderMemberUserData(memberParams(v36, { defragInUserData: true }))],
     [
         `${v36} with SSM keys, backups and restore`,
         renderMemberUserData(

@@ -1,0 +1,100 @@
+// Defragmentation under mocks: where its script and units travel (user-data, or the backup tools object when
+// backups are on), that every member's boot enables the timer, and what the script may and may not do. Its
+// behaviour on real etcd is in test/integration/maintenance.test.ts; the local volume sizing is checked here.
+import * as pulumi from "@pulumi/pulumi";
+import { parse } from "yaml";
+import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
+import { defragFiles, defragPaths, defragThresholds, renderDefragScript, renderDefragTimer } from "../../components/render/maintenance";
+import { localVolumeMiB } from "../../scripts/lib/local/localCluster";
+import { installStackMocks, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
+
+jest.setTimeout(120_000);
+
+const base: EtcdClusterArgs = { vpcId: "vpc-0123abcd", subnetIds: ["subnet-0aaa1111", "subnet-0bbb2222", "subnet-0ccc3333"] };
+const T = { object: "aws:s3/bucketObjectv2:BucketObjectv2", instance: "aws:ec2/instance:Instance" };
+
+let mocks: StackMocks;
+const warnings: string[] = [];
+beforeAll(async () => {
+    mocks = await installStackMocks({ tls: "fake" });
+    const warn = pulumi.log.warn;
+    pulumi.log.warn = async (message: string) => {
+        warnings.push(message);
+    };
+    const { EtcdCluster } = (await import("../../components")) as { EtcdCluster: typeof EtcdClusterType };
+    const clusters = [
+        new EtcdCluster("withbackup", base),
+        new EtcdCluster("nobackup", { ...base, backup: { enabled: false } }),
+        new EtcdCluster("inline", { ...base, backup: { enabled: false }, keyDelivery: "inline" }),
+    ];
+    await Promise.all(clusters.map((c) => valueOf(c.members)));
+    await settled(mocks);
+    pulumi.log.warn = warn;
+});
+
+const writeFiles = (cluster: string, i: number): { path: string; content: string; permissions?: string }[] =>
+    parse(mocks.get(T.instance, `${cluster}-member-${i}`).inputs.userData as string).write_files;
+const bootScript = (cluster: string, i: number) => writeFiles(cluster, i).find((f) => f.path === "/usr/local/sbin/etcd-bootstrap")!.content;
+
+test("backups off: every member's user-data carries the script and its units as rendered, and the boot enables the timer", () => {
+    for (const i of [0, 1, 2]) {
+        const files = writeFiles("nobackup", i);
+        for (const f of defragFiles()) {
+            expect(files.find((w) => w.path === f.path)).toEqual({
+                path: f.path,
+                content: f.content,
+                ...(f.mode === "0644" ? {} : { permissions: f.mode }),
+            });
+        }
+        expect(bootScript("nobackup", i)).toContain(
+            `systemctl enable etcd-growfs.timer ${defragPaths.timerName}\n  systemctl start --no-block etcd-growfs.timer ${defragPaths.timerName}\n`,
+        );
+    }
+});
+
+test("backups on: the script and units come with the pinned tools object, not in user-data; the boot still enables the timer", () => {
+    const tools = mocks.get(T.object, "withbackup-member-tools").inputs.content as string;
+    for (const f of defragFiles()) {
+        expect(tools).toContain(`install -D -m ${f.mode} /dev/stdin ${f.path} <<'ETCD_MEMBER_TOOLS_EOF'\n${f.content}ETCD_MEMBER_TOOLS_EOF\n`);
+    }
+    for (const i of [0, 1, 2]) {
+        expect(writeFiles("withbackup", i).map((f) => f.path)).not.toContain(defragPaths.script);
+        // The timer is enabled once the tools (installed before etcd starts) have written it.
+        const boot = bootScript("withbackup", i);
+        expect(boot.indexOf("install_tools\n")).toBeGreaterThan(-1);
+        expect(boot).toContain(`systemctl enable etcd-growfs.timer ${defragPaths.timerName}\n`);
+    }
+});
+
+test("inline keys and backups off: no room in user-data, so no defragmentation files or timer, and a warning that says what to do", () => {
+    for (const i of [0, 1, 2]) {
+        expect(writeFiles("inline", i).map((f) => f.path)).not.toContain(defragPaths.script);
+        expect(bootScript("inline", i)).not.toContain(defragPaths.timerName);
+    }
+    expect(warnings).toEqual([
+        expect.stringMatching(/^keyDelivery "inline": /),
+        expect.stringMatching(
+            /^no automatic defragmentation: with backups off its script and timer would take user-data to \d+ bytes \(over 15360\); turn backups on \(they carry it\), use keyDelivery "ssm", or defragment by hand \(README: "Defragmentation"\)$/,
+        ),
+    ]);
+});
+
+test("the script: its own member only, thresholds of 100 MiB and half in use, no alarm ever disarmed, one at a time under the lock", () => {
+    const script = renderDefragScript();
+    expect(defragThresholds).toEqual({ minDbBytes: 104857600, maxInUseShare: 0.5 });
+    expect(script).toContain("sparse() { (($1 > 104857600 && $2 * 2 < $1)); }");
+    expect(script).not.toMatch(/disarm/);
+    expect(script).toContain('exec etcdctl lock --ttl=60 etcd-defrag "$0" locked');
+    // defrag is given no --endpoints or --cluster: etcdctl's profile names this member's endpoint only.
+    expect(script).toMatch(/^etcdctl --command-timeout=30m defrag >\/dev\/null$/m);
+    expect(script).toContain("if systemctl -q is-active etcd-backup.service; then");
+    // Comments stay in the renderer's source, not in user-data.
+    expect(script.split("\n").filter((l) => /^\s*#(?!!| shellcheck)/.test(l))).toEqual([]);
+    expect(renderDefragTimer()).toContain("OnCalendar=hourly\nRandomizedDelaySec=10min");
+});
+
+test("local members' volumes: sized for the quota the rendered user-data runs, by the component's rule", () => {
+    expect(localVolumeMiB("ETCD_QUOTA_BACKEND_BYTES=2147483648\n")).toBe(7374);
+    expect(localVolumeMiB("ETCD_QUOTA_BACKEND_BYTES=201326592\n")).toBe(1322);
+    expect(() => localVolumeMiB("ETCD_NAME=etcd-0\n")).toThrow("names no ETCD_QUOTA_BACKEND_BYTES");
+});
