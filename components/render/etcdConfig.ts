@@ -116,10 +116,13 @@ export function renderEtcdEnvironment(p: EtcdConfigParams): string {
     return `# etcd configuration of member ${self.name}; rendered by the EtcdCluster component.\n${lines.join("\n")}\n`;
 }
 
-/** /etc/profile.d/etcdctl.sh: makes `etcdctl endpoint health --cluster` work as is on the member. */
+/**
+ * /etc/profile.d/etcdctl.sh: makes `etcdctl endpoint health --cluster` work as is on the member. etcdctl talks
+ * to this member over TLS with the member's own certificate, which also has clientAuth. No comment in the file:
+ * user-data has no bytes to spare.
+ */
 export function renderEtcdctlProfile(member: MemberEndpoint): string {
     return [
-        "# etcdctl talks to this member over TLS with the member's own certificate (it also has clientAuth).",
         "export ETCDCTL_API=3",
         `export ETCDCTL_ENDPOINTS=${clientUrl(member.ip)}`,
         `export ETCDCTL_CACERT=${memberPaths.caCert}`,
