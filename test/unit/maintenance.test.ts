@@ -52,17 +52,18 @@ test("backups off: every member's user-data carries the script and its units as 
     }
 });
 
-test("backups on: the script and units come with the pinned tools object, not in user-data; the boot still enables the timer", () => {
+test("backups on: the script and units come with the pinned tools object, whose installer starts the timer; user-data has none of them", () => {
     const tools = mocks.get(T.object, "withbackup-member-tools").inputs.content as string;
     for (const f of defragFiles()) {
         expect(tools).toContain(`install -D -m ${f.mode} /dev/stdin ${f.path} <<'ETCD_MEMBER_TOOLS_EOF'\n${f.content}ETCD_MEMBER_TOOLS_EOF\n`);
     }
+    expect(tools).toContain(`systemctl daemon-reload\n`);
+    expect(tools).toContain(`systemctl enable --now --no-block ${defragPaths.timerName}\n`);
     for (const i of [0, 1, 2]) {
         expect(writeFiles("withbackup", i).map((f) => f.path)).not.toContain(defragPaths.script);
-        // The timer is enabled once the tools (installed before etcd starts) have written it.
         const boot = bootScript("withbackup", i);
         expect(boot.indexOf("install_tools\n")).toBeGreaterThan(-1);
-        expect(boot).toContain(`systemctl enable etcd-growfs.timer ${defragPaths.timerName}\n`);
+        expect(boot).not.toContain(defragPaths.timerName);
     }
 });
 
