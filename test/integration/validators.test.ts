@@ -111,6 +111,7 @@ describe("shellcheck", () => {
         "scripts/generate-release-table.sh",
         "scripts/local/build-member-image.sh",
         "scripts/local/member-container.sh",
+        "test/helpers/ssm-run-command.sh",
         ".ci/run",
     ])("%s passes", (path) => {
         const r = shellcheck(join(repo, path));
