@@ -5,6 +5,7 @@
 //   npm run mutation                      # every group, then the table
 //   npm run mutation -- render placement  # these groups only; the table covers every group with a report
 //   npm run mutation -- --report          # only the table, from the reports already there
+//   npm run mutation -- --force render    # every mutant again, not only those of changed code or tests
 import { spawnSync } from "child_process";
 import { copyFileSync, existsSync, readFileSync } from "fs";
 import { join } from "path";
@@ -33,11 +34,20 @@ interface MutantResult {
     location: { start: { line: number; column: number } };
 }
 
-function runGroup(name: string, group: MutationGroup): void {
+function runGroup(name: string, group: MutationGroup, force: boolean): void {
     console.log(`\n== ${name}: ${group.mutate.join(", ")} against ${group.tests.map((t) => `${t}.test.ts`).join(", ")}`);
     const r = spawnSync(
         join(repo, "node_modules", ".bin", "stryker"),
-        ["run", "--mutate", group.mutate.join(","), "--checkers", "", "--incrementalFile", join("reports", "mutation", `${name}.incremental.json`)],
+        [
+            "run",
+            "--mutate",
+            group.mutate.join(","),
+            "--checkers",
+            "",
+            "--incrementalFile",
+            join("reports", "mutation", `${name}.incremental.json`),
+            ...(force ? ["--force"] : []),
+        ],
         { cwd: repo, stdio: "inherit", env: { ...process.env, MUTATION_TESTS: group.tests.join(",") } },
     );
     if (r.status !== 0) throw new Error(`stryker failed for group ${name} (exit ${r.status})`);
@@ -73,11 +83,12 @@ function table(): void {
 }
 
 function main(): void {
-    const args = process.argv.slice(2);
-    if (!args.includes("--report")) {
+    const flags = process.argv.slice(2).filter((a) => a.startsWith("--"));
+    const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+    if (!flags.includes("--report")) {
         const unknown = args.filter((a) => !(a in mutationGroups));
         if (unknown.length > 0) throw new Error(`unknown group(s) ${unknown.join(", ")}; groups: ${Object.keys(mutationGroups).join(", ")}`);
-        for (const name of args.length > 0 ? args : Object.keys(mutationGroups)) runGroup(name, mutationGroups[name]);
+        for (const name of args.length > 0 ? args : Object.keys(mutationGroups)) runGroup(name, mutationGroups[name], flags.includes("--force"));
     }
     table();
 }

@@ -91,6 +91,9 @@ fetch_ssm() {
  * not wait for the other members. On a checksum mismatch it stops before installing anything.
  */
 export function renderBootScript(p: BootScriptParams): string {
+    if (p.ssmFiles.length > 0 && !p.ssmParameterPrefix) {
+        throw new Error("SSM delivery needs the member's parameter prefix");
+    }
     for (const f of p.ssmFiles) {
         if (!/^[a-z]+\.(crt|key)$/.test(f.file)) {
             throw new Error(`SSM file name ${JSON.stringify(f.file)} is not a plain certificate or key name`);
@@ -111,7 +114,7 @@ readonly ETCD_VERSION=${shellQuote(p.version)}
 readonly RELEASE_URL=${shellQuote(p.releaseUrl)}
 readonly RELEASE_SHA256=${shellQuote(p.releaseSha256)}
 readonly DATA_VOLUME_ID=${shellQuote(p.dataVolumeId)}
-${p.ssmFiles.length > 0 ? `readonly AWS_REGION=${shellQuote(p.region)}\nreadonly SSM_PREFIX=${shellQuote(p.ssmParameterPrefix ?? "")}\n` : ""}readonly VOLUME_WAIT_SECONDS=${p.volumeWaitSeconds ?? 600}
+${p.ssmFiles.length > 0 ? `readonly AWS_REGION=${shellQuote(p.region)}\nreadonly SSM_PREFIX=${shellQuote(p.ssmParameterPrefix!)}\n` : ""}readonly VOLUME_WAIT_SECONDS=${p.volumeWaitSeconds ?? 600}
 readonly DATA_DIR=${memberPaths.dataDir}
 readonly BIN_DIR=${memberPaths.binDir}
 readonly PKI_DIR=${memberPaths.pkiDir}

@@ -5,6 +5,7 @@
 import { parse } from "yaml";
 import { renderAuthScript } from "../../components/render/authBootstrap";
 import { renderBootScript, withoutComments } from "../../components/render/bootScript";
+import { renderCloudConfig } from "../../components/render/cloudConfig";
 import { renderEtcdctlProfile, renderEtcdEnvironment } from "../../components/render/etcdConfig";
 import { pemSha256, renderMemberUserData } from "../../components/render/memberUserData";
 import { ebsVolumeLink, renderGrowService, renderGrowTimer } from "../../components/render/systemdUnit";
@@ -197,4 +198,70 @@ describe("member user-data files", () => {
         expect(pemSha256("A\n\n\n")).toBe(digestOfALine);
         expect(pemSha256("\nA")).not.toBe(digestOfALine);
     });
+});
+
+describe("boot script structure", () => {
+    const base = {
+        memberName: "etcd-0",
+        version: "3.5.30",
+        releaseUrl: "https://example.invalid/etcd.tar.gz",
+        releaseSha256: "f".repeat(64),
+        dataVolumeId: "vol-0abc123",
+        region: "eu-west-1",
+    };
+    const inline = renderBootScript({ ...base, ssmFiles: [] });
+
+    test("inline delivery: nothing between the tool installer and secure_pki, no unit started after etcd, no blank step in main", () => {
+        expect(inline).toContain("\n}\n\nsecure_pki() {\n");
+        expect(inline).not.toMatch(/systemctl enable '/);
+        expect(inline.split("\n").filter((l) => l !== "" && l.trim() === "")).toEqual([]);
+    });
+
+    test("every unit after etcd gets its own enable and start lines", () => {
+        const script = renderBootScript({ ...base, ssmFiles: [], unitsAfterEtcd: ["a.timer", "b.service"] });
+        expect(script).toContain(
+            "\n  systemctl enable 'a.timer'\n  systemctl start --no-block 'a.timer'\n  systemctl enable 'b.service'\n  systemctl start --no-block 'b.service'\n  log ",
+        );
+    });
+
+    test("SSM files without a parameter prefix are refused", () => {
+        expect(() => renderBootScript({ ...base, ssmFiles: [{ file: "ca.crt" }] })).toThrow("SSM delivery needs the member's parameter prefix");
+    });
+});
+
+describe("cloud-config and member user-data details", () => {
+    const writeFiles = (doc: string) =>
+        (parse(doc.replace(/^#cloud-config\n/, "")).write_files as { path: string; permissions?: string; owner?: string; content: string }[]).reduce<
+            Record<string, { permissions?: string; owner?: string; content: string }>
+        >((all, f) => ({ ...all, [f.path]: f }), {});
+
+    test("an owner or mode other than cloud-init's default is written; multi-line content is a literal block", () => {
+        const doc = renderCloudConfig({
+            files: [
+                { path: "/b", content: "x\ny\n", permissions: "0600", owner: "root:etcd" },
+                { path: "/a", content: "z\n", permissions: "0644", owner: "root:root" },
+            ],
+        });
+        expect(writeFiles(doc)["/b"]).toEqual({ path: "/b", owner: "root:etcd", permissions: "0600", content: "x\ny\n" });
+        expect(writeFiles(doc)["/a"]).toEqual({ path: "/a", content: "z\n" });
+        expect(doc).toContain("  content: |\n    x\n    y\n");
+        expect(doc.indexOf("path: /a")).toBeLessThan(doc.indexOf("path: /b"));
+    });
+
+    test("inline certificates get a final newline; the unit names its member; growfs units and the auth unit are installed and started", () => {
+        const tls = { caCertPem: "CA", serverCertPem: "S", peerCertPem: "P", serverKeyPem: "SK", peerKeyPem: "PK" };
+        const f = writeFiles(renderMemberUserData(memberParams("3.5.30", { ssmParameterPrefix: undefined, tls, enableAuth: { memberNames: ["etcd-0"] } })));
+        expect(f["/etc/etcd/pki/ca.crt"].content).toBe("CA\n");
+        expect(f["/etc/etcd/pki/server.key"]).toMatchObject({ content: "SK\n", permissions: "0600" });
+        expect(f["/etc/systemd/system/etcd.service"].content).toContain("\nDescription=etcd key-value store (member etcd-0)\n");
+        expect(f["/etc/systemd/system/etcd-growfs.service"].content).toContain("ExecStart=/usr/local/sbin/etcd-bootstrap grow-data");
+        expect(f["/etc/systemd/system/etcd-growfs.timer"].content).toContain("OnUnitActiveSec=5min");
+        expect(f["/usr/local/sbin/etcd-enable-auth"].permissions).toBe("0700");
+        expect(f["/usr/local/sbin/etcd-bootstrap"].content).toContain("\n  systemctl start --no-block 'etcd-enable-auth.service'\n");
+    });
+});
+
+test("ETCD_UNSUPPORTED_ARCH only for arm64 on the versions that need it", () => {
+    expect(envOf(renderEtcdEnvironment(memberParams("3.4.23", { arch: "amd64" }))).ETCD_UNSUPPORTED_ARCH).toBeUndefined();
+    expect(envOf(renderEtcdEnvironment(memberParams("3.4.23", { arch: "arm64" }))).ETCD_UNSUPPORTED_ARCH).toBe("arm64");
 });
