@@ -31,9 +31,8 @@ export function membersPerZone(size: number, zoneCount: number): number[] {
  */
 export function faultTolerance(size: number, zoneCount: number): EtcdFaultTolerance {
     const majority = quorum(size);
-    const worstFirst = membersPerZone(size, zoneCount)
-        .filter((n) => n > 0)
-        .sort((a, b) => b - a);
+    // Round-robin fills zones in order, so zone order is already fullest first: the worst case.
+    const worstFirst = membersPerZone(size, zoneCount);
     let remaining = size;
     let zones = 0;
     for (const lost of worstFirst) {

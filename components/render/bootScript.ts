@@ -97,6 +97,9 @@ fetch_ssm() {
  * not wait for the other members. On a checksum mismatch it stops before installing anything.
  */
 export function renderBootScript(p: BootScriptParams): string {
+    if (p.ssmFiles.length > 0 && !p.ssmParameterPrefix) {
+        throw new Error("SSM delivery needs the member's parameter prefix");
+    }
     if (p.tools && (!/^s3:\/\/[a-z0-9.-]+\/[A-Za-z0-9._/-]+$/.test(p.tools.url) || !/^[0-9a-f]{64}$/.test(p.tools.sha256))) {
         throw new Error(`tools ${JSON.stringify(p.tools)}: expected an s3:// URL of safe characters and a SHA-256`);
     }
@@ -120,7 +123,7 @@ readonly ETCD_VERSION=${shellQuote(p.version)}
 readonly RELEASE_URL=${shellQuote(p.releaseUrl)}
 readonly RELEASE_SHA256=${shellQuote(p.releaseSha256)}
 readonly DATA_VOLUME_ID=${shellQuote(p.dataVolumeId)}
-${p.ssmFiles.length > 0 || p.tools ? `readonly AWS_REGION=${shellQuote(p.region)}\n` : ""}${p.ssmFiles.length > 0 ? `readonly SSM_PREFIX=${shellQuote(p.ssmParameterPrefix ?? "")}\n` : ""}readonly VOLUME_WAIT_SECONDS=${p.volumeWaitSeconds ?? 600}
+${p.ssmFiles.length > 0 || p.tools ? `readonly AWS_REGION=${shellQuote(p.region)}\n` : ""}${p.ssmFiles.length > 0 ? `readonly SSM_PREFIX=${shellQuote(p.ssmParameterPrefix!)}\n` : ""}readonly VOLUME_WAIT_SECONDS=${p.volumeWaitSeconds ?? 600}
 readonly DATA_DIR=${memberPaths.dataDir}
 readonly BIN_DIR=${memberPaths.binDir}
 readonly PKI_DIR=${memberPaths.pkiDir}

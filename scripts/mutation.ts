@@ -1,0 +1,96 @@
+// Mutation testing of components/, one module group at a time against the unit test files that test it.
+// A group's score is a lower bound of what the whole unit suite would give (fewer tests can only kill fewer
+// mutants), and each group finishes in minutes where one run over everything takes hours on a small machine.
+//
+//   npm run mutation                      # every group, then the table
+//   npm run mutation -- render placement  # these groups only; the table covers every group with a report
+//   npm run mutation -- --report          # only the table, from the reports already there
+//   npm run mutation -- --force render    # every mutant again, not only those of changed code or tests
+import { spawnSync } from "child_process";
+import { copyFileSync, existsSync, readFileSync } from "fs";
+import { join } from "path";
+
+interface MutationGroup {
+    /** Modules of components/ mutated together. */
+    mutate: string[];
+    /** Unit test files (test/unit/NAME.test.ts) run against each mutant. */
+    tests: string[];
+}
+
+export const mutationGroups: Record<string, MutationGroup> = {
+    placement: { mutate: ["components/placement.ts"], tests: ["placement"] },
+    cidr: { mutate: ["components/cidr.ts"], tests: ["cidr", "validation"] },
+    validation: { mutate: ["components/validation.ts", "components/releases.ts"], tests: ["validation", "releases", "cidr"] },
+    render: { mutate: ["components/render/*.ts"], tests: ["render", "renderDetails", "cis"] },
+};
+
+const repo = join(__dirname, "..");
+const reports = join(repo, "reports", "mutation");
+
+interface MutantResult {
+    status: string;
+    mutatorName: string;
+    replacement?: string;
+    location: { start: { line: number; column: number } };
+}
+
+function runGroup(name: string, group: MutationGroup, force: boolean): void {
+    console.log(`\n== ${name}: ${group.mutate.join(", ")} against ${group.tests.map((t) => `${t}.test.ts`).join(", ")}`);
+    const r = spawnSync(
+        join(repo, "node_modules", ".bin", "stryker"),
+        [
+            "run",
+            "--mutate",
+            group.mutate.join(","),
+            "--checkers",
+            "",
+            "--incrementalFile",
+            join("reports", "mutation", `${name}.incremental.json`),
+            ...(force ? ["--force"] : []),
+        ],
+        { cwd: repo, stdio: "inherit", env: { ...process.env, MUTATION_TESTS: group.tests.join(",") } },
+    );
+    if (r.status !== 0) throw new Error(`stryker failed for group ${name} (exit ${r.status})`);
+    copyFileSync(join(reports, "mutation.json"), join(reports, `${name}.json`));
+}
+
+/** Killed and timed-out mutants count as detected (Stryker's own score); survivors and uncovered ones do not. */
+function table(): void {
+    const rows: [string, number, number, number][] = [];
+    const survivors: string[] = [];
+    for (const name of Object.keys(mutationGroups)) {
+        const file = join(reports, `${name}.json`);
+        if (!existsSync(file)) continue;
+        const report = JSON.parse(readFileSync(file, "utf8")) as { files: Record<string, { mutants: MutantResult[] }> };
+        for (const [path, { mutants }] of Object.entries(report.files)) {
+            const detected = mutants.filter((m) => m.status === "Killed" || m.status === "Timeout").length;
+            const missed = mutants.filter((m) => m.status === "Survived" || m.status === "NoCoverage");
+            rows.push([path, detected, missed.length, mutants.length]);
+            for (const m of missed) {
+                survivors.push(`${path}:${m.location.start.line}:${m.location.start.column} ${m.mutatorName} -> ${JSON.stringify(m.replacement ?? "")}`);
+            }
+        }
+    }
+    const pct = (d: number, m: number) => (d + m === 0 ? "-" : `${((100 * d) / (d + m)).toFixed(1)} %`);
+    console.log("\nfile | detected | survived | mutants | score");
+    let [d, s, t] = [0, 0, 0];
+    for (const [path, detected, missed, total] of rows.sort((a, b) => a[0].localeCompare(b[0]))) {
+        console.log(`${path} | ${detected} | ${missed} | ${total} | ${pct(detected, missed)}`);
+        [d, s, t] = [d + detected, s + missed, t + total];
+    }
+    console.log(`all measured | ${d} | ${s} | ${t} | ${pct(d, s)}`);
+    if (survivors.length > 0) console.log(`\nsurvivors (equivalent ones are listed in test/mutation/equivalent-mutants.md):\n${survivors.join("\n")}`);
+}
+
+function main(): void {
+    const flags = process.argv.slice(2).filter((a) => a.startsWith("--"));
+    const args = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+    if (!flags.includes("--report")) {
+        const unknown = args.filter((a) => !(a in mutationGroups));
+        if (unknown.length > 0) throw new Error(`unknown group(s) ${unknown.join(", ")}; groups: ${Object.keys(mutationGroups).join(", ")}`);
+        for (const name of args.length > 0 ? args : Object.keys(mutationGroups)) runGroup(name, mutationGroups[name], flags.includes("--force"));
+    }
+    table();
+}
+
+if (require.main === module) main();
