@@ -260,6 +260,14 @@ describe("cloud-config and member user-data details", () => {
     });
 });
 
+test("without auth, the member's boot script starts no unit of its own after etcd", () => {
+    const doc = renderMemberUserData(memberParams("3.5.30"));
+    const boot = (parse(doc.replace(/^#cloud-config\n/, "")).write_files as { path: string; content: string }[]).find(
+        (f) => f.path === "/usr/local/sbin/etcd-bootstrap",
+    )!;
+    expect(boot.content).not.toMatch(/systemctl (enable|start --no-block) '/);
+});
+
 test("ETCD_UNSUPPORTED_ARCH only for arm64 on the versions that need it", () => {
     expect(envOf(renderEtcdEnvironment(memberParams("3.4.23", { arch: "amd64" }))).ETCD_UNSUPPORTED_ARCH).toBeUndefined();
     expect(envOf(renderEtcdEnvironment(memberParams("3.4.23", { arch: "arm64" }))).ETCD_UNSUPPORTED_ARCH).toBe("arm64");
