@@ -58,6 +58,7 @@ function runGroup(name: string, group: MutationGroup, force: boolean): void {
         ],
         { cwd: repo, stdio: "inherit", env: { ...process.env, MUTATION_TESTS: group.tests.join(",") } },
     );
+    if (r.error) throw new Error(`could not run stryker (npm ci installs it): ${r.error.message}`);
     if (r.status !== 0) throw new Error(`stryker failed for group ${name} (exit ${r.status})`);
     copyFileSync(join(reports, "mutation.json"), join(reports, `${name}.json`));
 }
