@@ -4,12 +4,14 @@
 // ids, the region, certificates and keys, an output-valued URL) replaced by a placeholder of its largest
 // possible size. A feature that adds to user-data is counted as soon as it renders, and the reserve keeps
 // room for those still to come.
+import { membershipParameterNames } from "./membership";
 import { ReleaseArch } from "./releases";
+import { allMemberNames } from "./render/membership";
 import { MemberTlsMaterial, MemberUserDataParams, renderMemberUserData } from "./render/memberUserData";
 import { ClusterSettings, EtcdClusterArgumentError, limits } from "./validation";
 
-/** Bytes of EC2's 16 KB that every combination of arguments leaves free, for features to come (backups took 1 KB of 2). */
-export const userDataReserveBytes = 1024;
+/** Bytes of EC2's 16 KB that every combination of arguments leaves free, for features to come (backups took 1 KB of 2, membership most of the rest). */
+export const userDataReserveBytes = 256;
 
 /** The most user-data any combination may need: EC2's limit less the reserve. */
 export const userDataBudgetBytes = limits.userDataBytes - userDataReserveBytes;
@@ -70,13 +72,18 @@ export function userDataBound(p: UserDataBoundParams): UserDataBound {
     const key = pemPlaceholder(alg === "RSA" ? "RSA PRIVATE KEY" : "EC PRIVATE KEY", derBound[alg].key);
     const tls: MemberTlsMaterial = { caCertPem, serverCertPem: issued, peerCertPem: issued, serverKeyPem: key, peerKeyPem: key };
     const members = p.memberNames.map((name) => ({ name, ip: "255.255.255.255" }));
+    // Members with a role read the membership functions from SSM (etcdCluster.ts); the others carry them.
+    const membership = s.keyDelivery === "ssm" || s.readinessMode === "ssm" || p.backupTools ? membershipParameterNames(p.clusterId) : undefined;
+    const base = p.memberNames[0].replace(/-0$/, "");
     let largest: UserDataBound = { bytes: 0, member: "" };
     for (const arch of p.arches) {
         const releaseUrl = typeof p.binaryUrl === "string" ? p.binaryUrl : p.binaryUrl === "output" ? "x".repeat(limits.binaryUrlChars) : p.officialUrl(arch);
         members.forEach((member, i) => {
             const params: MemberUserDataParams = {
                 member,
-                members,
+                seeds: members.slice(0, i),
+                discoveryParameter: membership?.discovery,
+                membershipLibraryParameter: membership && { name: membership.library, sha256: "f".repeat(64) },
                 clusterToken: p.backupTools?.restore ? `${p.clusterId}-r00000000` : p.clusterId,
                 version: s.version.text,
                 features: s.features,
@@ -89,7 +96,7 @@ export function userDataBound(p: UserDataBoundParams): UserDataBound {
                 dataVolumeId: `vol-${"f".repeat(17)}`,
                 region: "x".repeat(24),
                 ssmParameterPrefix: s.keyDelivery === "ssm" ? p.ssmParameterPrefix(member.name) : undefined,
-                enableAuth: s.auth && i === 0 ? { memberNames: p.memberNames } : undefined,
+                enableAuth: s.auth && i === 0 ? { memberNames: allMemberNames(base) } : undefined,
                 // The longest bucket name and key prefix.
                 memberTools: p.backupTools && {
                     url: `s3://${"b".repeat(63)}/${"p".repeat(280)}`,

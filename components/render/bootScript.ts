@@ -51,6 +51,31 @@ export interface BootScriptParams {
     tools?: { url: string; sha256: string };
     /** Commands run once the data volume is mounted, before etcd is started; a failure stops the boot. */
     commandsBeforeEtcd?: string[];
+    /**
+     * How the member joins the cluster (see membership.ts): its settings, and where the membership functions
+     * come from: a file written by user-data, or an SSM parameter checked against its SHA-256. Always given
+     * by the member's user-data; a script without it starts etcd on whatever the data dir holds.
+     */
+    membership?: { settings: string; libraryParameter?: { name: string; sha256: string } };
+}
+
+/** The member's membership settings, and the fetch of the membership functions when they come from SSM. */
+function membershipBlock(m: NonNullable<BootScriptParams["membership"]>): string {
+    const fetch = m.libraryParameter
+        ? `
+# The membership functions come from the cluster's SSM parameter; the SHA-256 here says which text.
+fetch_membership_library() {
+  local v
+  v=$(retry 8 aws ssm get-parameter --region "$AWS_REGION" --name ${shellQuote(m.libraryParameter.name)} --query Parameter.Value --output text) ||
+    fail "could not read the membership functions"
+  mkdir -p "\${MEMBERSHIP_LIB%/*}"
+  printf '%s\\n' "$v" >"$MEMBERSHIP_LIB"
+  echo ${shellQuote(`${m.libraryParameter.sha256}  ${memberPaths.membershipLibrary}`)} | sha256sum -c --quiet || fail "the membership functions do not match their SHA-256"
+}
+`
+        : "";
+    return `readonly MEMBERSHIP_LIB=${memberPaths.membershipLibrary}
+${m.settings}${fetch}`;
 }
 
 /**
@@ -60,6 +85,14 @@ export interface BootScriptParams {
 export function withoutComments(script: string): string {
     const [first, ...rest] = script.split("\n");
     return [first, ...rest.filter((line) => !/^\s*#(?!\s*shellcheck )/.test(line))].join("\n");
+}
+
+/** Decides how etcd starts with an empty data dir (found or joined: bootstrap.env) before a restore reads it. */
+function joinStep(m: NonNullable<BootScriptParams["membership"]>): string {
+    return `${m.libraryParameter ? "  fetch_membership_library\n" : ""}  # shellcheck source=/dev/null
+  . "$MEMBERSHIP_LIB"
+  join_cluster
+`;
 }
 
 /** Quotes a value for bash: single quotes, with embedded single quotes closed and escaped. */
@@ -105,7 +138,7 @@ export function renderBootScript(p: BootScriptParams): string {
     }
     const keyFetches = p.ssmFiles.map((f) => `fetch_ssm ${f.file}${f.sha256 ? ` ${shellQuote(f.sha256)}` : ""}`).join("\n");
     const tools = Object.entries(bootToolPackages).map(([command, pkg]) => `${command}:${pkg}`);
-    if (p.ssmFiles.length > 0 || p.tools) {
+    if (p.ssmFiles.length > 0 || p.tools || p.membership?.libraryParameter) {
         tools.push("aws:awscli-2");
     }
     return withoutComments(`#!/bin/bash
@@ -118,7 +151,7 @@ readonly ETCD_VERSION=${shellQuote(p.version)}
 readonly RELEASE_URL=${shellQuote(p.releaseUrl)}
 readonly RELEASE_SHA256=${shellQuote(p.releaseSha256)}
 readonly DATA_VOLUME_ID=${shellQuote(p.dataVolumeId)}
-${p.ssmFiles.length > 0 ? `readonly AWS_REGION=${shellQuote(p.region)}\nreadonly SSM_PREFIX=${shellQuote(p.ssmParameterPrefix ?? "")}\n` : ""}readonly VOLUME_WAIT_SECONDS=${p.volumeWaitSeconds ?? 600}
+${p.ssmFiles.length > 0 || p.membership?.libraryParameter ? `readonly AWS_REGION=${shellQuote(p.region)}\n` : ""}${p.ssmFiles.length > 0 ? `readonly SSM_PREFIX=${shellQuote(p.ssmParameterPrefix ?? "")}\n` : ""}readonly VOLUME_WAIT_SECONDS=${p.volumeWaitSeconds ?? 600}
 readonly DATA_DIR=${memberPaths.dataDir}
 readonly BIN_DIR=${memberPaths.binDir}
 readonly PKI_DIR=${memberPaths.pkiDir}
@@ -299,12 +332,19 @@ install_tools() {
 ${(p.unitsAfterEtcd ?? []).map((u) => `  systemctl enable ${shellQuote(u)}\n  systemctl start --no-block ${shellQuote(u)}\n`).join("")}  log "etcd started; it reports ready once a quorum of members is up"
 }
 
+${p.membership ? membershipBlock(p.membership) : ""}
 main() {
   if [[ "\${1:-}" == grow-data ]]; then
     grow_data_fs
     return
   fi
-  ensure_tools
+${
+    p.membership
+        ? `  # shellcheck source=/dev/null
+  [[ "\${1:-}" != promote ]] || { . "$MEMBERSHIP_LIB"; promote; return; }
+`
+        : ""
+}  ensure_tools
   ensure_user
   install_release
 ${keyFetches
@@ -314,8 +354,8 @@ ${keyFetches
     .join("\n")}
   secure_pki
 ${p.tools ? "  install_tools\n" : ""}  prepare_data_volume
-${(p.commandsBeforeEtcd ?? []).map((c) => `  ${c}\n`).join("")}  start_etcd
-}
+${p.membership ? joinStep(p.membership) : ""}${(p.commandsBeforeEtcd ?? []).map((c) => `  ${c}\n`).join("")}  start_etcd
+${p.membership ? "  promote_later\n" : ""}}
 
 main "$@"
 `);

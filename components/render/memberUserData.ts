@@ -4,9 +4,11 @@ import { ResolvedTuning } from "../validation";
 import { authScriptPath, authUnitName, authUnitPath, renderAuthScript, renderAuthUnit } from "./authBootstrap";
 import { backupPaths } from "./backup";
 import { createHash } from "crypto";
+import { gzipSync } from "zlib";
 import { growTimerName, growUnitName, renderBootScript, SsmFile } from "./bootScript";
 import { CloudConfigFile, renderCloudConfig } from "./cloudConfig";
 import { MemberEndpoint, renderEtcdctlProfile, renderEtcdEnvironment } from "./etcdConfig";
+import { membershipLibraryPath, renderMembershipLibrary, renderMembershipSettings } from "./membership";
 import { memberPaths } from "./paths";
 import { renderDataMountUnit, renderGrowService, renderGrowTimer, renderSystemdUnit } from "./systemdUnit";
 
@@ -33,7 +35,16 @@ export interface MemberTlsMaterial {
 /** Everything, as plain values, that decides one member's user-data. */
 export interface MemberUserDataParams {
     member: MemberEndpoint;
-    members: MemberEndpoint[];
+    /**
+     * Members with a lower index, where this member looks for the running cluster when its data dir is
+     * empty. Never the whole membership: a size change must leave existing members' user-data unchanged.
+     * Member 0 has none and founds the cluster when no running cluster answers.
+     */
+    seeds: MemberEndpoint[];
+    /** SSM parameter with every member's client URL: where else to look (when members have a role). */
+    discoveryParameter?: string;
+    /** SSM parameter holding renderMembershipLibrary() and its SHA-256; without it the functions travel in user-data. */
+    membershipLibraryParameter?: { name: string; sha256: string };
     clusterToken: string;
     version: string;
     features: EtcdVersionFeatures;
@@ -64,6 +75,11 @@ const file = (path: string, content: string, permissions = "0644", owner = "root
     permissions,
     owner,
 });
+
+/** A file as cloud-init's gz+b64 encoding of it (gzip of a fixed header: the same text gives the same bytes). */
+function compressed(f: CloudConfigFile): CloudConfigFile {
+    return { ...f, content: gzipSync(f.content, { level: 9 }).toString("base64"), encoding: "gz+b64" };
+}
 
 /** Renders a member's complete #cloud-config: config, units, boot script, and certificates or their parameters. */
 export function renderMemberUserData(p: MemberUserDataParams): string {
@@ -101,10 +117,31 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
                 unitsAfterEtcd: [...(p.enableAuth ? [authUnitName] : []), ...(p.memberTools?.backupTimer ? [backupPaths.timerName] : [])],
                 tools: p.memberTools && { url: p.memberTools.url, sha256: p.memberTools.sha256 },
                 commandsBeforeEtcd: p.memberTools?.restore ? [backupPaths.restoreScript] : [],
+                membership: {
+                    settings: renderMembershipSettings({
+                        member: p.member,
+                        seeds: p.seeds,
+                        mayFound: p.seeds.length === 0,
+                        discoveryParameter: p.discoveryParameter,
+                    }),
+                    libraryParameter: p.membershipLibraryParameter,
+                },
             }),
             "0755",
         ),
     ];
+    if (inline) {
+        // With inline keys user-data is secret, so its diff is never shown: the boot script goes compressed,
+        // and so do the membership functions when there is no role to read them from SSM. That keeps the
+        // certificates, keys and scripts within EC2's 16 KB.
+        const boot = files.findIndex((f) => f.path === memberPaths.bootScript);
+        files[boot] = compressed(files[boot]);
+        if (!p.membershipLibraryParameter) {
+            files.push(compressed(file(membershipLibraryPath, renderMembershipLibrary())));
+        }
+    } else if (!p.membershipLibraryParameter) {
+        throw new Error(`member ${p.member.name}: SSM key delivery comes with a role, which reads the membership functions from SSM`);
+    }
     if (p.enableAuth) {
         files.push(file(authScriptPath, renderAuthScript(p.enableAuth.memberNames), "0700"), file(authUnitPath, renderAuthUnit()));
     }

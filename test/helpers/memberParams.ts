@@ -25,7 +25,9 @@ export function memberParams(version: string, extra: Partial<MemberUserDataParam
     });
     return {
         member: fixtureMembers[0],
-        members: fixtureMembers,
+        seeds: [],
+        discoveryParameter: "/etcd/c/members",
+        membershipLibraryParameter: { name: "/etcd/c/membership.sh", sha256: "e".repeat(64) },
         clusterToken: "etcd-1a2b3c4d",
         version,
         features: versionFeatures(v),
