@@ -64,6 +64,8 @@ const cluster = new EtcdCluster("etcd", {
     binarySha256: config.get("binarySha256"),
     readiness: { mode: config.get<ReadinessMode>("readinessMode") },
     auth: config.getBoolean("auth"),
+    // Scheduled S3 backups are on unless the stack turns them off (`pulumi config set backup false`).
+    backup: { enabled: config.getBoolean("backup") },
     tags: { "pulumi:stack": pulumi.getStack() },
 });
 

@@ -66,7 +66,7 @@ function membershipBlock(m: NonNullable<BootScriptParams["membership"]>): string
 # The membership functions come from the cluster's SSM parameter; the SHA-256 here says which text.
 fetch_membership_library() {
   local v
-  v=$(retry 8 aws ssm get-parameter --region "$AWS_REGION" --name ${shellQuote(m.libraryParameter.name)} --query Parameter.Value --output text) ||
+  v=$(retry 8 aws ssm get-parameter --region "$AWS_REGION" --with-decryption --name ${shellQuote(m.libraryParameter.name)} --query Parameter.Value --output text) ||
     fail "could not read the membership functions"
   mkdir -p "\${MEMBERSHIP_LIB%/*}"
   printf '%s\\n' "$v" >"$MEMBERSHIP_LIB"

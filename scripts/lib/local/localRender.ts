@@ -26,7 +26,7 @@ export interface LocalMemberPlan {
     subnetId: string;
     volumeId: string;
     userData: string;
-    /** SSM parameter name -> value (the member's own keys and certificates). */
+    /** SSM parameter name -> value (the member's own keys and certificates, the cluster's membership parameters). */
     parameters: Record<string, string>;
 }
 
@@ -72,6 +72,8 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
                 binaryUrl: o.binaryUrl,
                 binarySha256: o.binarySha256,
                 readinessMode: "direct",
+                // The local stand-in for AWS serves SSM parameters only: no S3 bucket to back up to.
+                backup: "false",
                 ...(o.auth ? { auth: "true" } : {}),
             },
         },
@@ -127,7 +129,8 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
                     userData: instance.inputs.userData,
                     parameters: Object.fromEntries(
                         parameters
-                            .filter((p) => String(p.inputs.name).includes(`/${m.name}/`))
+                            // Its own keys and certificates, and the cluster's membership parameters.
+                            .filter((p) => String(p.inputs.name).includes(`/${m.name}/`) || /\/(members|membership\.sh)$/.test(String(p.inputs.name)))
                             .map((p) => [p.inputs.name, p.inputs.value ?? p.inputs.insecureValue]),
                     ),
                 };
