@@ -1,14 +1,30 @@
-// Membership changes on real etcd, with the scripts the component hands to members and to Pulumi: members
-// join as learners and promote themselves (every local cluster is built that way), a member that lost its
-// data volume rejoins by itself, the gate fails with the difference between the member list and the
-// program, and the removal step of a scale-down refuses while the rest is unhealthy.
+// Membership changes on real etcd in container members (systemd, cloud-init), with the scripts the component
+// hands to members and to Pulumi: a cluster rendered at 5 members runs 3 of them (their user-data is what a
+// 3-member program gives them), grows to 5 through the new members' own boot and their membership steps'
+// create scripts, loses a data volume and heals, and shrinks back through the steps' delete scripts, under a
+// write load whose acknowledged writes must all survive; the gate fails with the difference.
 import { spawnSync } from "child_process";
 import { readFileSync } from "fs";
 import { join } from "path";
 import { renderDirectRemoveStep, renderMemberRemovalScript, renderSsmRemoveStep } from "../../components/render/memberRemoval";
 import { renderMembershipLibrary } from "../../components/render/membership";
-import { down, etcdctl, LocalCluster, replaceMemberWithEmptyVolume, startMember, stopMember, waitHealthy, waitUntil } from "../../scripts/lib/localCluster";
-import { bootLocalCluster } from "../helpers/localClusters";
+import {
+    destroyMember,
+    down,
+    etcdctl,
+    etcdPid,
+    launchPrepared,
+    LocalCluster,
+    replaceDataVolume,
+    startMember,
+    stopMember,
+    up,
+    waitHealthy,
+    waitUntil,
+} from "../../scripts/lib/local/localCluster";
+import { LocalPlan } from "../../scripts/lib/local/localRender";
+import { renderLocalCluster, requireMemberImage } from "../helpers/localClusters";
+import { WriteLoad } from "../helpers/writeLoad";
 import { requireRoot } from "../helpers/tools";
 
 jest.setTimeout(600_000);
@@ -25,7 +41,7 @@ interface ListedMember {
 }
 
 function memberList(c: LocalCluster): { clusterId: string; members: ListedMember[] } {
-    const r = etcdctl(c, ["member", "list", "-w", "json"]);
+    const r = etcdctl(c, ["member", "list", "-w", "json"], c.clientEndpoints.slice(0, 3));
     if (r.status !== 0) throw new Error(`member list failed: ${r.stderr}`);
     const parsed = JSON.parse(r.stdout);
     return {
@@ -43,31 +59,44 @@ function memberList(c: LocalCluster): { clusterId: string; members: ListedMember
 const peerOf = (c: LocalCluster, i: number) => `https://${c.members[i].ip}:2380`;
 const expected = (c: LocalCluster, indexes: number[]) => indexes.map((i) => `${c.members[i].name}=${peerOf(c, i)}`).join(",");
 
-function clientEnv(c: LocalCluster): Record<string, string> {
+/** The first n members' client URLs. */
+const firstEndpoints = (c: LocalCluster, n: number) => c.clientEndpoints.slice(0, n).join(",");
+
+function clientEnv(c: LocalCluster, n = 3): Record<string, string> {
     return {
         PATH: `${join(c.dir, "bin")}:/usr/sbin:/usr/bin:/sbin:/bin`,
         ETCD_GATE_MODE: "direct",
-        ETCD_GATE_ENDPOINTS: c.clientEndpoints.join(","),
+        ETCD_GATE_ENDPOINTS: firstEndpoints(c, n),
         ETCD_GATE_CA_PEM: readFileSync(c.caFile, "utf8"),
         ETCD_GATE_CERT_PEM: readFileSync(c.certFile, "utf8"),
         ETCD_GATE_KEY_PEM: readFileSync(c.keyFile, "utf8"),
     };
 }
 
-function gate(c: LocalCluster, env: Record<string, string>, timeoutSeconds = 3) {
+function gate(c: LocalCluster, env: Record<string, string>, timeoutSeconds = 3, n = 3) {
     const r = spawnSync("bash", [gateScript], {
-        env: { ...clientEnv(c), ETCD_GATE_TIMEOUT_SECONDS: String(timeoutSeconds), ETCD_GATE_INTERVAL_SECONDS: "1", ...env },
+        env: { ...clientEnv(c, n), ETCD_GATE_TIMEOUT_SECONDS: String(timeoutSeconds), ETCD_GATE_INTERVAL_SECONDS: "1", ...env },
         encoding: "utf8",
     });
     return { status: r.status ?? 1, stderr: r.stderr ?? "" };
 }
 
-function removeStep(c: LocalCluster, name: string, peer: string, timeoutSeconds: number, endpoints = c.clientEndpoints) {
+/** A member step's script (create or delete) as `pulumi up` runs it: the step's own environment (direct mode). */
+function runStep(c: LocalCluster, plan: LocalPlan, i: number, which: "create" | "delete", extra: Record<string, string> = {}) {
+    const step = plan.members[i].step;
+    const r = spawnSync("bash", ["-c", step[which]], {
+        env: { ...process.env, ...step.environment, PATH: `${join(c.dir, "bin")}:${process.env.PATH}`, ETCD_GATE_INTERVAL_SECONDS: "2", ...extra },
+        encoding: "utf8",
+    });
+    return { status: r.status ?? 1, stderr: r.stderr ?? "" };
+}
+
+function removeStep(c: LocalCluster, name: string, peer: string, timeoutSeconds: number) {
     const r = spawnSync("bash", ["-c", renderDirectRemoveStep()], {
         env: {
             ...clientEnv(c),
-            ETCD_GATE_ENDPOINTS: endpoints.join(","),
             ETCD_REMOVE_MEMBER: name,
+            ETCD_REMOVE_AFTER: "",
             ETCD_REMOVE_PEER_URL: peer,
             ETCD_REMOVE_TIMEOUT_SECONDS: String(timeoutSeconds),
         },
@@ -87,7 +116,10 @@ test.each([
     expect(r.status).toBe(0);
 });
 
-beforeAll(() => requireRoot("members run in network and mount namespaces"));
+beforeAll(() => {
+    requireRoot("members run in network and mount namespaces");
+    requireMemberImage();
+});
 
 describe.each([
     ["3.5.30", 71],
@@ -95,64 +127,105 @@ describe.each([
 ])("etcd %s", (version, networkIndex) => {
     const name = `membership-${networkIndex}`;
     let c: LocalCluster;
+    let plan: LocalPlan;
+    const report: string[] = [];
 
     beforeAll(() => {
-        c = bootLocalCluster({ name, networkIndex, version });
+        // The program at 5 members; members 0-2 get exactly the user-data a 3-member program gives them.
+        const rendered = renderLocalCluster({ name, networkIndex, version, size: 5 });
+        plan = rendered.plan;
+        c = up(plan, {
+            name,
+            networkPrefix: rendered.networkPrefix,
+            mirrorDir: join(repo, ".cache", "etcd-mirror"),
+            tarball: rendered.release.tarball,
+            launch: 3,
+        });
+        waitUntil(() => gate(c, { ETCD_GATE_MEMBERS: expected(c, [0, 1, 2]), ETCD_GATE_MEMBERS_EXACT: "true" }, 2).status === 0, 120_000, "3 members");
     });
     afterAll(() => {
+        process.stderr.write(`etcd ${version}:\n  ${report.join("\n  ")}\n`);
         down(name);
     });
 
     test("the cluster assembled itself: member 0 founded it, the others joined as learners and were promoted", () => {
         const { members } = memberList(c);
-        expect(members.map((m) => m.name).sort()).toEqual(c.members.map((m) => m.name).sort());
+        expect(members.map((m) => m.name).sort()).toEqual(c.members.slice(0, 3).map((m) => m.name));
         expect(members.every((m) => m.started && !m.learner)).toBe(true);
-        const gateResult = gate(c, { ETCD_GATE_MEMBERS: expected(c, [0, 1, 2]), ETCD_GATE_MEMBERS_EXACT: "true" });
-        expect(gateResult).toMatchObject({ status: 0 });
+    });
+
+    test("scale up 3 to 5 under a write load: each new member joins as a learner, is promoted, and its step passes before the next; members 0-2 keep their etcd process", async () => {
+        const pids = [0, 1, 2].map((i) => etcdPid(c, i));
+        const load = new WriteLoad(c, c.clientEndpoints.slice(0, 3), "scale-up");
+        for (const i of [3, 4]) {
+            const started = Date.now();
+            const boot = launchPrepared(c, i);
+            expect(boot.output).toMatch(/added as a learner/);
+            // The step's create: this member and every member before it are started voters.
+            const step = runStep(c, plan, i, "create");
+            expect(`${step.stderr}\nexit ${step.status}`).toMatch(/exit 0$/);
+            report.push(`member ${i}: container start to promoted voter (step passed) in ${Date.now() - started} ms`);
+        }
+        // The final gate of the 5-member program: exactly these five, all voters.
+        const ready = spawnSync("bash", ["-c", plan.gate.script], {
+            env: { ...process.env, ...plan.gate.environment, PATH: `${join(c.dir, "bin")}:${process.env.PATH}` },
+            encoding: "utf8",
+        });
+        expect(`${ready.stderr}\nexit ${ready.status}`).toMatch(/exit 0$/);
+        const result = await load.stop();
+        expect(load.missing(result)).toEqual([]);
+        expect(result.acknowledged.length).toBeGreaterThan(10);
+        report.push(`3 to 5: ${result.acknowledged.length} writes acknowledged, ${result.refused} refused, longest refusal ${result.longestRefusalMs} ms`);
+        expect([0, 1, 2].map((i) => etcdPid(c, i))).toEqual(pids);
+        expect(memberList(c).members.every((m) => m.started && !m.learner)).toBe(true);
     });
 
     test("a member whose data volume is replaced by an empty one rejoins by itself: same cluster, no stale entry, data back", () => {
         const before = memberList(c);
-        for (let k = 0; k < 50; k++) expect(etcdctl(c, ["put", `before-loss-${k}`, `v${k}`]).status).toBe(0);
+        for (let k = 0; k < 50; k++) expect(etcdctl(c, ["put", `before-loss-${k}`, `v${k}`], c.clientEndpoints.slice(0, 3)).status).toBe(0);
         const oldId = before.members.find((m) => m.name === c.members[1].name)!.id;
-        const r = replaceMemberWithEmptyVolume(c, 1);
+        const started = Date.now();
+        const r = replaceDataVolume(c, 1);
         expect(r.output).toMatch(/formatting empty data volume/);
         expect(r.output).toMatch(/with an empty data dir: removing that entry to join again/);
         expect(r.output).toMatch(/added as a learner/);
-        const ok = gate(c, { ETCD_GATE_MEMBERS: expected(c, [0, 1, 2]), ETCD_GATE_MEMBERS_EXACT: "true" }, 120);
+        const ok = gate(c, { ETCD_GATE_MEMBERS: expected(c, [0, 1, 2, 3, 4]), ETCD_GATE_MEMBERS_EXACT: "true" }, 120, 5);
         expect(ok).toMatchObject({ status: 0 });
+        report.push(`lost volume of member 1: new instance to promoted voter in ${Date.now() - started} ms`);
         const after = memberList(c);
         expect(after.clusterId).toBe(before.clusterId);
-        expect(after.members).toHaveLength(3);
+        expect(after.members).toHaveLength(5);
         const rejoined = after.members.find((m) => m.name === c.members[1].name)!;
         expect(rejoined.id).not.toBe(oldId);
         expect(rejoined).toMatchObject({ started: true, learner: false, peer: peerOf(c, 1) });
         // Its own copy of the data, read from it alone.
         const read = etcdctl(c, ["get", "before-loss-49", "--print-value-only", "--consistency=s"], [c.clientEndpoints[1]]);
         expect(read.stdout.trim()).toBe("v49");
-        waitHealthy(c, 60000);
     });
 
     test("the gate fails with the difference: a missing member, an extra one, a member added but never started", () => {
         const missing = gate(c, {
-            ETCD_GATE_MEMBERS: `${expected(c, [0, 1, 2])},etcd-9=https://10.213.${networkIndex}.250:2380`,
+            ETCD_GATE_MEMBERS: `${expected(c, [0, 1, 2, 3, 4])},etcd-9=https://10.213.${networkIndex}.250:2380`,
             ETCD_GATE_MEMBERS_EXACT: "true",
         });
         expect(missing.status).not.toBe(0);
         expect(missing.stderr).toMatch(/etcd-9 \(https:\/\/10\.213\.\d+\.250:2380\): missing from the member list/);
 
-        const extra = gate(c, { ETCD_GATE_MEMBERS: expected(c, [0, 1]), ETCD_GATE_MEMBERS_EXACT: "true" });
+        const extra = gate(c, { ETCD_GATE_MEMBERS: expected(c, [0, 1, 2, 3]), ETCD_GATE_MEMBERS_EXACT: "true" });
         expect(extra.status).not.toBe(0);
-        expect(extra.stderr).toContain(`${c.members[2].name} (${peerOf(c, 2)}`);
+        expect(extra.stderr).toContain(`${c.members[4].name} (${peerOf(c, 4)}`);
         expect(extra.stderr).toMatch(/extra, not a member of the program/);
         // A member's own gate knows only the members before it: others are not extra there.
         expect(gate(c, { ETCD_GATE_MEMBERS: expected(c, [0, 1]), ETCD_GATE_MEMBERS_EXACT: "false" }).status).toBe(0);
         // Leaving members (removed after the final gate by a scale-down) are tolerated by name.
-        expect(gate(c, { ETCD_GATE_MEMBERS: expected(c, [0, 1]), ETCD_GATE_MEMBERS_EXACT: "true", ETCD_GATE_LEAVING: c.members[2].name }).status).toBe(0);
+        expect(
+            gate(c, { ETCD_GATE_MEMBERS: expected(c, [0, 1, 2]), ETCD_GATE_MEMBERS_EXACT: "true", ETCD_GATE_LEAVING: `${c.members[3].name} ${c.members[4].name}` })
+                .status,
+        ).toBe(0);
 
         const ghostPeer = `https://10.213.${networkIndex}.251:2380`;
-        expect(etcdctl(c, ["member", "add", "etcd-9", `--peer-urls=${ghostPeer}`, "--learner"]).status).toBe(0);
-        const learner = gate(c, { ETCD_GATE_MEMBERS: `${expected(c, [0, 1, 2])},etcd-9=${ghostPeer}`, ETCD_GATE_MEMBERS_EXACT: "true" });
+        expect(etcdctl(c, ["member", "add", "etcd-9", `--peer-urls=${ghostPeer}`, "--learner"], c.clientEndpoints.slice(0, 3)).status).toBe(0);
+        const learner = gate(c, { ETCD_GATE_MEMBERS: `${expected(c, [0, 1, 2, 3, 4])},etcd-9=${ghostPeer}`, ETCD_GATE_MEMBERS_EXACT: "true" });
         expect(learner.status).not.toBe(0);
         expect(learner.stderr).toMatch(/etcd-9: added but not started/);
         // The removal step takes it out again (an unstarted learner costs no quorum), and a second run does nothing.
@@ -161,25 +234,42 @@ describe.each([
         const again = removeStep(c, "etcd-9", ghostPeer, 30);
         expect(again.status).toBe(0);
         expect(again.stderr).toMatch(/not a member of the cluster: nothing to remove/);
-        expect(memberList(c).members).toHaveLength(3);
+        expect(memberList(c).members).toHaveLength(5);
     });
 
-    test("scale-down removal: refused while another voter is down, done once it is back; the leaving member stops", () => {
-        stopMember(c, 1);
-        const refused = removeStep(c, c.members[2].name, peerOf(c, 2), 6);
+    test("scale down 5 to 3 under a write load: member 4 then member 3 leave through their steps' delete scripts (refused while a voter is down); members 0-2 keep their etcd process", async () => {
+        // Member 3's removal waits for member 4 to leave first; a short timeout shows the refusal.
+        const early = runStep(c, plan, 3, "delete", { ETCD_REMOVE_TIMEOUT_SECONDS: "4" });
+        expect(early.status).not.toBe(0);
+        expect(early.stderr).toMatch(/member .*-4 leaves first/);
+        // Refused while another voter is down.
+        stopMember(c, 2);
+        const refused = runStep(c, plan, 4, "delete", { ETCD_REMOVE_TIMEOUT_SECONDS: "6" });
         expect(refused.status).not.toBe(0);
-        expect(refused.stderr).toMatch(/refusing to remove member .*: the remaining voter at https:\/\/[\d.]+:2379 is not healthy/);
-        expect(memberList(c).members).toHaveLength(3);
-        startMember(c, 1);
-        waitHealthy(c, 60000);
-        const removed = removeStep(c, c.members[2].name, peerOf(c, 2), 60);
-        expect(`${removed.stderr}\nexit ${removed.status}`).toMatch(/removed member [^\n]*; 2 voter\(s\) remain[^]*exit 0$/);
-        const left = memberList(c)
-            .members.map((m) => m.name)
-            .sort();
-        expect(left).toEqual([c.members[0].name, c.members[1].name].sort());
-        const two = { ...c, clientEndpoints: c.clientEndpoints.slice(0, 2) };
-        expect(gate(two, { ETCD_GATE_MEMBERS: expected(c, [0, 1]), ETCD_GATE_MEMBERS_EXACT: "true" }, 30)).toMatchObject({ status: 0 });
-        waitUntil(() => etcdctl(c, ["endpoint", "health"], [c.clientEndpoints[2]]).status !== 0, 30000, "the removed member still answers healthy");
+        expect(refused.stderr).toMatch(/the remaining voter at https:\/\/[\d.]+:2379 is not healthy/);
+        startMember(c, 2);
+        waitUntil(() => gate(c, { ETCD_GATE_MEMBERS: expected(c, [0, 1, 2, 3, 4]), ETCD_GATE_MEMBERS_EXACT: "true" }, 2, 5).status === 0, 60_000, "5 healthy");
+
+        const pids = [0, 1, 2].map((i) => etcdPid(c, i));
+        const load = new WriteLoad(c, c.clientEndpoints.slice(0, 3), "scale-down");
+        for (const i of [4, 3]) {
+            const removed = runStep(c, plan, i, "delete");
+            expect(`${removed.stderr}\nexit ${removed.status}`).toMatch(/removed member [^\n]*; \d voter\(s\) remain[^]*exit 0$/);
+            destroyMember(c, i);
+            // Idempotent: run again (an interrupted update retried), it finds nothing to remove.
+            expect(runStep(c, plan, i, "delete").stderr).toMatch(/nothing to remove/);
+        }
+        const three = gate(c, { ETCD_GATE_MEMBERS: expected(c, [0, 1, 2]), ETCD_GATE_MEMBERS_EXACT: "true" }, 30);
+        expect(three).toMatchObject({ status: 0 });
+        const result = await load.stop();
+        expect(load.missing(result)).toEqual([]);
+        report.push(`5 to 3: ${result.acknowledged.length} writes acknowledged, ${result.refused} refused, longest refusal ${result.longestRefusalMs} ms`);
+        expect([0, 1, 2].map((i) => etcdPid(c, i))).toEqual(pids);
+        expect(
+            memberList(c)
+                .members.map((m) => m.name)
+                .sort(),
+        ).toEqual(c.members.slice(0, 3).map((m) => m.name));
+        waitHealthy({ ...c, members: c.members.slice(0, 3), clientEndpoints: c.clientEndpoints.slice(0, 3) }, 30_000);
     });
 });
