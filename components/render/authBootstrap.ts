@@ -52,7 +52,7 @@ log "authentication enabled; users: \${USERS[*]}"
  */
 function userWords(names: string[]): string {
     const words: string[] = [];
-    for (let i = 0; i < names.length; ) {
+    for (let i = 0; i < names.length;) {
         const m = /^(.*-)0$/.exec(names[i]);
         let n = 0;
         while (m && names[i + n + 1] === `${m[1]}${n + 1}`) n++;

@@ -219,8 +219,11 @@ describe.each([
         expect(gate(c, { ETCD_GATE_MEMBERS: expected(c, [0, 1]), ETCD_GATE_MEMBERS_EXACT: "false" }).status).toBe(0);
         // Leaving members (removed after the final gate by a scale-down) are tolerated by name.
         expect(
-            gate(c, { ETCD_GATE_MEMBERS: expected(c, [0, 1, 2]), ETCD_GATE_MEMBERS_EXACT: "true", ETCD_GATE_LEAVING: `${c.members[3].name} ${c.members[4].name}` })
-                .status,
+            gate(c, {
+                ETCD_GATE_MEMBERS: expected(c, [0, 1, 2]),
+                ETCD_GATE_MEMBERS_EXACT: "true",
+                ETCD_GATE_LEAVING: `${c.members[3].name} ${c.members[4].name}`,
+            }).status,
         ).toBe(0);
 
         const ghostPeer = `https://10.213.${networkIndex}.251:2380`;

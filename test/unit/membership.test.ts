@@ -111,9 +111,7 @@ describe.each([
             expect(step.inputs.delete).toContain("member remove");
             expect(step.inputs.environment.ETCD_REMOVE_MEMBER).toBe(`prod-${i}`);
             // Whatever order Pulumi deletes the steps in, a member waits for every higher one to have left.
-            expect(step.inputs.environment.ETCD_REMOVE_AFTER.split(" ")).toEqual(
-                Array.from({ length: 8 - i }, (__, k) => `prod-${i + 1 + k}`),
-            );
+            expect(step.inputs.environment.ETCD_REMOVE_AFTER.split(" ")).toEqual(Array.from({ length: 8 - i }, (__, k) => `prod-${i + 1 + k}`));
         }
         expect(byName(large, T.instance, "prod-member-4").dependsOn).toContain(byName(large, T.command, "prod-member-3-rolled").urn);
         // The final gate runs before Pulumi's deletions: it tolerates the leaving members by name.
