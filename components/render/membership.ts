@@ -2,7 +2,7 @@
 // a member's user-data names only the members with a lower index (which a size change never alters), and
 // the membership itself comes from the running cluster. Pure renderers of plain values.
 import { shellQuote, withoutComments } from "./bootScript";
-import { clientUrl, MemberEndpoint, peerUrl } from "./etcdConfig";
+import { MemberEndpoint, peerUrl } from "./etcdConfig";
 import { memberPaths, ports } from "./paths";
 
 /** Written by the boot script: the two bootstrap settings etcd reads when its data dir is empty. */

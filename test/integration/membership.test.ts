@@ -16,6 +16,7 @@ import {
     launchPrepared,
     LocalCluster,
     replaceDataVolume,
+    replaceMember,
     startMember,
     stopMember,
     up,
@@ -203,6 +204,15 @@ describe.each([
         expect(read.stdout.trim()).toBe("v49");
     });
 
+    test("a replaced instance on its own data volume (a rolling change) keeps its data and its member id", () => {
+        const before = memberList(c).members.find((m) => m.name === c.members[0].name)!;
+        const r = replaceMember(c, 0);
+        expect(r.output).toMatch(/already holds a ext4 filesystem; keeping it/);
+        expect(r.output).not.toMatch(/stale|added as a learner/);
+        expect(gate(c, { ETCD_GATE_MEMBERS: expected(c, [0, 1, 2, 3, 4]), ETCD_GATE_MEMBERS_EXACT: "true" }, 120, 5)).toMatchObject({ status: 0 });
+        expect(memberList(c).members.find((m) => m.name === c.members[0].name)!.id).toBe(before.id);
+    });
+
     test("the gate fails with the difference: a missing member, an extra one, a member added but never started", () => {
         const missing = gate(c, {
             ETCD_GATE_MEMBERS: `${expected(c, [0, 1, 2, 3, 4])},etcd-9=https://10.213.${networkIndex}.250:2380`,
@@ -258,6 +268,15 @@ describe.each([
         for (const i of [4, 3]) {
             const removed = runStep(c, plan, i, "delete");
             expect(`${removed.stderr}\nexit ${removed.status}`).toMatch(/removed member [^\n]*; \d voter\(s\) remain[^]*exit 0$/);
+            if (i === 4) {
+                // Added again under the same name on a volume that kept the removed member's data: the data is
+                // set aside (not deleted) and the member joins as new, then leaves again.
+                const again = replaceMember(c, 4);
+                expect(again.output).toMatch(/does not list this member: its data is stale; moving it to \/var\/lib\/etcd\/removed-/);
+                expect(again.output).toMatch(/added as a learner/);
+                expect(gate(c, { ETCD_GATE_MEMBERS: expected(c, [0, 1, 2, 3, 4]), ETCD_GATE_MEMBERS_EXACT: "true" }, 120, 5)).toMatchObject({ status: 0 });
+                expect(runStep(c, plan, 4, "delete").status).toBe(0);
+            }
             destroyMember(c, i);
             // Idempotent: run again (an interrupted update retried), it finds nothing to remove.
             expect(runStep(c, plan, i, "delete").stderr).toMatch(/nothing to remove/);
