@@ -11,13 +11,14 @@ export const editsSnapshot = join(__dirname, "..", "test", "plan", "example-edit
 export const exampleEdits: [Record<string, string>, Record<string, string>][] = [
     [{}, { size: "5" }],
     [{ size: "5" }, { size: "3" }],
-    [{}, { version: "3.6.14" }],
+    [{ version: "3.6.13" }, { version: "3.6.14" }],
 ];
 
 // `--edit key=value ...` (`--from key=value ...`): what `pulumi up` does to the deployed example stack when
 // its configuration changes: the steps in order, the availability during the change, what Pulumi refuses.
 const editAt = process.argv.indexOf("--edit");
-if (editAt >= 0 || process.argv.includes("--update-edits")) {
+// `--edits` prints the example edits' plans, `--update-edits` also rewrites their committed snapshot.
+if (editAt >= 0 || process.argv.includes("--update-edits") || process.argv.includes("--edits")) {
     const words = (flag: string) => {
         const at = process.argv.indexOf(flag);
         if (at < 0) return [];
@@ -31,7 +32,7 @@ if (editAt >= 0 || process.argv.includes("--update-edits")) {
         for (const [from, to] of edits) texts.push(await planExampleEdit(from, { ...from, ...to }));
         const text = texts.join("\n");
         process.stdout.write(text);
-        if (editAt < 0) {
+        if (process.argv.includes("--update-edits")) {
             writeFileSync(editsSnapshot, text);
             console.error(`updated ${editsSnapshot}`);
         }

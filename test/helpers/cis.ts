@@ -179,7 +179,9 @@ export function failedChecks(m: RenderedMember, e: CisExpectations): CheckId[] {
             failed.add("plaintext-listener");
         }
     }
-    if (!(flags["--initial-cluster"] ?? "").split(",").every((member) => /=https:\/\//.test(member))) failed.add("plaintext-listener");
+    // The initial cluster is decided at first start (https peer URLs only); when a configuration names one, it is checked.
+    const initial = flags["--initial-cluster"];
+    if (initial !== undefined && !initial.split(",").every((member) => /=https:\/\//.test(member))) failed.add("plaintext-listener");
 
     // TLS floor where the version has the flag; TLS 1.2 suites restricted to ECDHE with AEAD ciphers.
     const minVersion = flags["--tls-min-version"];
