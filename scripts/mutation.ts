@@ -20,7 +20,7 @@ interface MutationGroup {
 export const mutationGroups: Record<string, MutationGroup> = {
     placement: { mutate: ["components/placement.ts"], tests: ["placement"] },
     cidr: { mutate: ["components/cidr.ts"], tests: ["cidr", "validation"] },
-    validation: { mutate: ["components/validation.ts", "components/releases.ts"], tests: ["validation", "releases", "cidr"] },
+    validation: { mutate: ["components/validation.ts", "components/releases.ts"], tests: ["validation", "validationEdges", "releases", "cidr"] },
     render: {
         mutate: ["authBootstrap", "bootScript", "cloudConfig", "etcdConfig", "memberUserData", "paths", "systemdUnit"].map((m) => `components/render/${m}.ts`),
         tests: ["render", "renderDetails", "cis"],
