@@ -19,7 +19,13 @@ echo "== unit tests"
 npx jest --selectProjects unit --json --outputFile="$results/unit.json" "$@" || status=1
 
 echo "== integration tests (real etcd)"
+# The tests start the local backup store when none runs; it is stopped afterwards unless it ran before (a store
+# started with npm run local keeps its backups).
+store_ran_before=$(node -p 'try { process.kill(require("./.cache/local-backup-store/store.json").pid, 0); "yes" } catch { "no" }')
 npx jest --selectProjects integration --runInBand --json --outputFile="$results/integration.json" "$@" || status=1
+if [[ $store_ran_before == no ]]; then
+  npx ts-node --transpile-only -e 'require("./scripts/lib/local/backupStore").removeBackupStore()' || status=1
+fi
 
 # shellcheck disable=SC2016 # JavaScript source, not shell
 node -e '

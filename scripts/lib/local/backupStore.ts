@@ -101,10 +101,18 @@ export function ensureBackupStore(progress: (message: string) => void = () => un
     if (spawnSync("python3", ["-c", "import moto.server, boto3"], { stdio: "ignore" }).status !== 0) {
         throw new Error('the local backup store needs moto\'s server for python3: run `npm run setup` (or pip install "moto[server]")');
     }
+    const { link, ip, port } = backupStoreAddress;
+    // The address is the machine's, the store's files are this checkout's: a store started from another checkout
+    // would answer with a certificate this one cannot check, and taking its interface away would break it.
+    const holder = spawnSync("ss", ["-Hltnp", `src ${ip}:${port}`], { encoding: "utf8" }).stdout?.trim();
+    if (holder) {
+        throw new Error(
+            `the local backup store's address ${ip}:${port} is held by another process (${holder.replace(/\s+/g, " ")}): a store started from another checkout? Stop it there with \`npm run local -- --down --backup-store\`, or end that process`,
+        );
+    }
     rmSync(backupStoreDir, { recursive: true, force: true });
     mkdirSync(backupStoreDir, { recursive: true, mode: 0o700 });
     makeCertificates(backupStoreDir);
-    const { link, ip, port } = backupStoreAddress;
     tryRun("ip", ["link", "del", link]);
     // A bridge without ports: the kernel may lack the dummy device; a local address on it is all that is needed.
     execFileSync("ip", ["link", "add", link, "type", "bridge"]);
