@@ -42,3 +42,12 @@ export function memberParams(version: string, extra: Partial<MemberUserDataParam
         ...extra,
     };
 }
+
+/** The variables of a rendered environment file (comments and blank lines left out). */
+export const envOf = (text: string): Record<string, string> =>
+    Object.fromEntries(
+        text
+            .split("\n")
+            .filter((l) => l && !l.startsWith("#"))
+            .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    );

@@ -5,15 +5,7 @@ import { renderEtcdEnvironment } from "../../components/render/etcdConfig";
 import { pemSha256, renderMemberUserData } from "../../components/render/memberUserData";
 import { memberPaths } from "../../components/render/paths";
 import { renderDataMountUnit, renderSystemdUnit } from "../../components/render/systemdUnit";
-import { fakeCertPem as cert, fakeKeyPem as key, memberParams as params } from "../helpers/memberParams";
-
-const envOf = (text: string) =>
-    Object.fromEntries(
-        text
-            .split("\n")
-            .filter((l) => l && !l.startsWith("#"))
-            .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
-    );
+import { fakeCertPem as cert, envOf, fakeKeyPem as key, memberParams as params } from "../helpers/memberParams";
 
 describe("etcd environment file", () => {
     test("one source of truth: every member in the initial cluster, TLS everywhere, CIS 2.1-2.6 settings", () => {

@@ -9,15 +9,17 @@ import { renderCloudConfig } from "../../components/render/cloudConfig";
 import { renderEtcdctlProfile, renderEtcdEnvironment } from "../../components/render/etcdConfig";
 import { pemSha256, renderMemberUserData } from "../../components/render/memberUserData";
 import { ebsVolumeLink, renderGrowService, renderGrowTimer } from "../../components/render/systemdUnit";
-import { fakeKeyPem, memberParams } from "../helpers/memberParams";
+import { envOf, fakeKeyPem, memberParams } from "../helpers/memberParams";
 
-const envOf = (text: string): Record<string, string> =>
-    Object.fromEntries(
-        text
-            .split("\n")
-            .filter((l) => l && !l.startsWith("#"))
-            .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
-    );
+/** The boot script's plain inputs, without key delivery. */
+const bootBase = {
+    memberName: "etcd-0",
+    version: "3.5.30",
+    releaseUrl: "https://example.invalid/etcd.tar.gz",
+    releaseSha256: "f".repeat(64),
+    dataVolumeId: "vol-0abc123",
+    region: "eu-west-1",
+};
 
 describe("etcd environment: every setting reaches its variable", () => {
     const tuned = memberParams("3.5.30", {
@@ -92,21 +94,13 @@ test("an EBS volume's NVMe link is named after the whole volume id, and nothing 
 });
 
 describe("boot script", () => {
-    const base = {
-        memberName: "etcd-0",
-        version: "3.5.30",
-        releaseUrl: "https://example.invalid/etcd.tar.gz",
-        releaseSha256: "f".repeat(64),
-        dataVolumeId: "vol-0abc123",
-        region: "eu-west-1",
-    };
     const withSsm = renderBootScript({
-        ...base,
+        ...bootBase,
         ssmParameterPrefix: "/etcd/c/etcd-0",
         ssmFiles: [{ file: "ca.crt", sha256: "a".repeat(64) }, { file: "server.key" }],
         unitsAfterEtcd: ["etcd-auth.service"],
     });
-    const inline = renderBootScript({ ...base, ssmFiles: [] });
+    const inline = renderBootScript({ ...bootBase, ssmFiles: [] });
 
     test("missing commands map to the Amazon Linux 2023 packages that provide them; the AWS CLI only with SSM", () => {
         const tools =
@@ -124,7 +118,7 @@ describe("boot script", () => {
 
     test("the volume wait is 10 minutes unless given", () => {
         expect(inline).toContain("\nreadonly VOLUME_WAIT_SECONDS=600\n");
-        expect(renderBootScript({ ...base, ssmFiles: [], volumeWaitSeconds: 30 })).toContain("\nreadonly VOLUME_WAIT_SECONDS=30\n");
+        expect(renderBootScript({ ...bootBase, ssmFiles: [], volumeWaitSeconds: 30 })).toContain("\nreadonly VOLUME_WAIT_SECONDS=30\n");
     });
 
     test("units to start after etcd are enabled and started without blocking boot", () => {
@@ -133,7 +127,7 @@ describe("boot script", () => {
     });
 
     test.each(["../ca.crt", "ca.crt.sh", "ca.pem", "CA.crt", "ca.crt\nrm -rf /"])("an SSM file named %j is refused", (file) => {
-        expect(() => renderBootScript({ ...base, ssmParameterPrefix: "/p", ssmFiles: [{ file }] })).toThrow(/is not a plain certificate or key name/);
+        expect(() => renderBootScript({ ...bootBase, ssmParameterPrefix: "/p", ssmFiles: [{ file }] })).toThrow(/is not a plain certificate or key name/);
     });
 });
 
@@ -200,15 +194,7 @@ describe("member user-data files", () => {
 });
 
 describe("boot script structure", () => {
-    const base = {
-        memberName: "etcd-0",
-        version: "3.5.30",
-        releaseUrl: "https://example.invalid/etcd.tar.gz",
-        releaseSha256: "f".repeat(64),
-        dataVolumeId: "vol-0abc123",
-        region: "eu-west-1",
-    };
-    const inline = renderBootScript({ ...base, ssmFiles: [] });
+    const inline = renderBootScript({ ...bootBase, ssmFiles: [] });
 
     test("inline delivery: nothing between the tool installer and secure_pki, no unit started after etcd, no blank step in main", () => {
         expect(inline).toContain("\n}\n\nsecure_pki() {\n");
@@ -217,14 +203,14 @@ describe("boot script structure", () => {
     });
 
     test("every unit after etcd gets its own enable and start lines", () => {
-        const script = renderBootScript({ ...base, ssmFiles: [], unitsAfterEtcd: ["a.timer", "b.service"] });
+        const script = renderBootScript({ ...bootBase, ssmFiles: [], unitsAfterEtcd: ["a.timer", "b.service"] });
         expect(script).toContain(
             "\n  systemctl enable 'a.timer'\n  systemctl start --no-block 'a.timer'\n  systemctl enable 'b.service'\n  systemctl start --no-block 'b.service'\n  log ",
         );
     });
 
     test("SSM files without a parameter prefix are refused", () => {
-        expect(() => renderBootScript({ ...base, ssmFiles: [{ file: "ca.crt" }] })).toThrow("SSM delivery needs the member's parameter prefix");
+        expect(() => renderBootScript({ ...bootBase, ssmFiles: [{ file: "ca.crt" }] })).toThrow("SSM delivery needs the member's parameter prefix");
     });
 });
 
