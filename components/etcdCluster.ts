@@ -5,12 +5,12 @@ import { createHash } from "crypto";
 import { EtcdClusterArgs } from "./args";
 import { backupLayout, clusterBackup, resolveBackup, resolveRestore } from "./backup";
 import { clusterIdentity, memberParameterPrefix } from "./identity";
-import { createMember, Member, MemberContext, memberInterface } from "./member";
+import { Member, MemberContext, memberInterface, prepareMember } from "./member";
 import { memberSecurityGroup } from "./network";
 import { EtcdFaultTolerance, faultTolerance, memberZoneIndexes } from "./placement";
 import { instanceArch, officialReleaseUrl, pinnedChecksum, ReleaseArch } from "./releases";
 import { clientUrl, MemberEndpoint, peerUrl } from "./render/etcdConfig";
-import { clusterExists, clusterReadyGate, clusterTagKey, memberGate, RolloutContext, rolloutPredecessor } from "./rollout";
+import { backupBeforeChange, clusterExists, clusterReadyGate, clusterTagKey, memberGate, RolloutContext, rolloutPredecessor } from "./rollout";
 import { checkUserDataBound, userDataBound, UserDataBoundParams, userDataBudgetBytes } from "./userDataBound";
 import { checkQuotaFitsVolume, checkSha256, checkUrl, ClusterSettings, EtcdClusterArgumentError, resolveDataVolume, resolveSettings } from "./validation";
 
@@ -174,14 +174,15 @@ export class EtcdCluster extends pulumi.ComponentResource {
             backups: backup !== undefined,
         };
 
-        // A new cluster creates every member at once; on an existing one each member waits for the previous
-        // member's gate (see rollout.ts).
+        // A new cluster creates every member at once; on an existing one the first member waits for the backup
+        // before a change, and each further member for the previous member's gate (see rollout.ts).
         const exists = clusterExists(clusterId, this);
+        const prepared = zoneIndexes.map((zone, i) => prepareMember(cluster, i, interfaces[i], subnetZones[zone]));
         const members: Member[] = [];
         const gates: pulumi.Resource[] = [];
-        let previous: pulumi.Resource | undefined;
-        zoneIndexes.forEach((zone, i) => {
-            const member = createMember(cluster, i, interfaces[i], subnetZones[zone], rolloutPredecessor(exists, previous));
+        let previous: pulumi.Resource | undefined = backupBeforeChange(rollout, clusterId, prepared);
+        prepared.forEach((preparedMember, i) => {
+            const member = preparedMember.launch(rolloutPredecessor(exists, previous));
             members.push(member);
             const gate = memberGate(rollout, i, member);
             gates.push(...(gate ? [gate] : []));

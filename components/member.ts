@@ -72,16 +72,23 @@ export function memberInterface(
 }
 
 /**
- * One member on its interface: data volume, certificates, key parameters and role, user-data, the instance
- * and the volume attachment. The instance also waits for `after`: the rollout decides what that is.
+ * A member before its instance: everything its instance needs is declared, and its user-data is known. Every
+ * member of a cluster is prepared before any is launched, so that what waits for the first instance (the
+ * backup before a change, rollout.ts) can know whether any member will change.
  */
-export function createMember(
-    cluster: MemberContext,
-    i: number,
-    eni: aws.ec2.NetworkInterface,
-    availabilityZone: pulumi.Input<string>,
-    after: pulumi.Output<pulumi.Resource[]> | pulumi.Resource[],
-): Member {
+export interface PreparedMember {
+    name: string;
+    /** The member's user-data: it changes whenever the member's configuration does. */
+    userData: pulumi.Output<string>;
+    /** Declares the instance and its volume attachment; the instance also waits for `after`. */
+    launch(after: pulumi.Output<pulumi.Resource[]> | pulumi.Resource[]): Member;
+}
+
+/**
+ * One member on its interface: data volume, certificates, key parameters and role, and user-data; then, at
+ * launch, the instance and the volume attachment. The rollout decides what the instance waits for.
+ */
+export function prepareMember(cluster: MemberContext, i: number, eni: aws.ec2.NetworkInterface, availabilityZone: pulumi.Input<string>): PreparedMember {
     const { name, clusterId, settings, args, identity, tags } = cluster;
     const parent = { parent: cluster.parent };
     const memberName = cluster.memberNames[i];
@@ -205,35 +212,42 @@ export function createMember(
     // With SSM delivery user-data holds no secret (its diff stays reviewable); inline keys make it secret.
     const publicUserData = settings.keyDelivery === "ssm" ? pulumi.unsecret(userData) : pulumi.secret(userData);
 
-    const instance = new aws.ec2.Instance(
-        `${name}-member-${i}`,
-        {
-            ami: cluster.ami,
-            instanceType: cluster.instanceType,
-            primaryNetworkInterface: { networkInterfaceId: eni.id },
-            iamInstanceProfile: profile?.profile.name,
-            userData: publicUserData,
-            // A new user-data boots a new instance (cloud-init runs once per instance); the address
-            // and data volume carry over, and the rollout gates roll members one at a time.
-            userDataReplaceOnChange: true,
-            metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
-            rootBlockDevice: { volumeType: "gp3", volumeSize: 16, encrypted: true, kmsKeyId: identity.volumeKmsKeyId, deleteOnTermination: true },
-            tags: memberTags,
-        },
-        {
-            parent: cluster.parent,
-            // The fixed interface can belong to one instance only: the old one goes first.
-            deleteBeforeReplace: true,
-            // The parameters exist and the role holds its policies before the boot script asks for them.
-            dependsOn: withResources(after, [...allParameters, ...(profile ? [profile.profile, ...profile.policies] : []), ...(cluster.backup?.ready ?? [])]),
-        },
-    );
-    const attachment = new aws.ec2.VolumeAttachment(
-        `${name}-member-${i}-data`,
-        { deviceName: "/dev/sdf", volumeId: volume.id, instanceId: instance.id, stopInstanceBeforeDetaching: true },
-        parent,
-    );
-    return { name: memberName, instance, attachment, userData };
+    const launch = (after: pulumi.Output<pulumi.Resource[]> | pulumi.Resource[]): Member => {
+        const instance = new aws.ec2.Instance(
+            `${name}-member-${i}`,
+            {
+                ami: cluster.ami,
+                instanceType: cluster.instanceType,
+                primaryNetworkInterface: { networkInterfaceId: eni.id },
+                iamInstanceProfile: profile?.profile.name,
+                userData: publicUserData,
+                // A new user-data boots a new instance (cloud-init runs once per instance); the address
+                // and data volume carry over, and the rollout gates roll members one at a time.
+                userDataReplaceOnChange: true,
+                metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1 },
+                rootBlockDevice: { volumeType: "gp3", volumeSize: 16, encrypted: true, kmsKeyId: identity.volumeKmsKeyId, deleteOnTermination: true },
+                tags: memberTags,
+            },
+            {
+                parent: cluster.parent,
+                // The fixed interface can belong to one instance only: the old one goes first.
+                deleteBeforeReplace: true,
+                // The parameters exist and the role holds its policies before the boot script asks for them.
+                dependsOn: withResources(after, [
+                    ...allParameters,
+                    ...(profile ? [profile.profile, ...profile.policies] : []),
+                    ...(cluster.backup?.ready ?? []),
+                ]),
+            },
+        );
+        const attachment = new aws.ec2.VolumeAttachment(
+            `${name}-member-${i}-data`,
+            { deviceName: "/dev/sdf", volumeId: volume.id, instanceId: instance.id, stopInstanceBeforeDetaching: true },
+            parent,
+        );
+        return { name: memberName, instance, attachment, userData };
+    };
+    return { name: memberName, userData, launch };
 }
 
 /** Resources, some possibly known only as an output, as one dependsOn value. */

@@ -6,7 +6,7 @@ import { healthGateScript } from "./healthGate";
 import { ClusterCa, IssuedCertificate } from "./pki";
 import { clientUrl, MemberEndpoint } from "./render/etcdConfig";
 import { ClusterSettings } from "./validation";
-import { Member } from "./member";
+import { Member, PreparedMember } from "./member";
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
 
@@ -81,6 +81,50 @@ export function stackCredentialEnvironment(config: pulumi.Config = new pulumi.Co
     return env;
 }
 
+/** What replaces a member when it changes: its user-data, the instance type and the caller's AMI, as one digest. */
+function memberRevision(rollout: RolloutContext, member: Pick<PreparedMember, "userData">): pulumi.Output<string> {
+    return pulumi
+        .all([member.userData, rollout.instanceType, rollout.explicitAmi ?? ""])
+        .apply(([ud, type, explicitAmi]) => sha256(JSON.stringify({ userData: sha256(ud), instanceType: type, ami: explicitAmi })));
+}
+
+/** Backups before changes run on the members, which only SSM Run Command reaches: ssm readiness with backups on. */
+const backsUpBeforeChanges = (rollout: RolloutContext) => rollout.backups === true && rollout.settings.readinessMode === "ssm";
+
+/**
+ * The backup before a change: when any member is about to be replaced, added or removed (the digest of every
+ * member's revision changes), its update backs the running cluster up before the first member is touched, and
+ * a failed backup stops the change. It finds the running members by the cluster's tag, not by instance ids
+ * (those belong to the instances that wait for it). At creation it only records the cluster's members: no
+ * cluster runs yet. Undefined unless backups are on and readiness checks run through SSM.
+ */
+export function backupBeforeChange(rollout: RolloutContext, clusterId: string, members: PreparedMember[]): command.local.Command | undefined {
+    if (!backsUpBeforeChanges(rollout)) {
+        return undefined;
+    }
+    const script = healthGateScript();
+    return new command.local.Command(
+        `${rollout.name}-backup-before-change`,
+        {
+            create: `echo "etcd cluster ${clusterId}: ${members.length} members recorded"`,
+            update: script,
+            interpreter: ["/bin/bash", "-c"],
+            environment: pulumi
+                .all([gateEnvironment(rollout, []), pulumi.all(members.map((m) => memberRevision(rollout, m)))])
+                .apply(([env, revisions]): Record<string, string> => {
+                    const { ETCD_GATE_INSTANCE_IDS: _byTagInstead, ...rest } = env;
+                    return {
+                        ...rest,
+                        ETCD_GATE_BEFORE_CHANGE: "1",
+                        ETCD_GATE_CLUSTER_ID: clusterId,
+                        ETCD_GATE_CHANGE_REVISION: sha256(revisions.join(" ")),
+                    };
+                }),
+        },
+        { parent: rollout.parent },
+    );
+}
+
 /**
  * Rolling gate of one member: when this member is replaced or restarted, the next one waits until the
  * cluster is healthy again. At creation there is nothing to wait for (no quorum exists before every member
@@ -100,13 +144,13 @@ export function memberGate(rollout: RolloutContext, i: number, member: Member): 
             // Whatever replaces or restarts this member changes this environment, so the gate's update
             // (the health wait) runs before the next member is touched.
             environment: pulumi
-                .all([gateEnvironment(rollout, [member.instance.id]), member.userData, rollout.instanceType, rollout.explicitAmi ?? ""])
-                .apply(([env, ud, type, explicitAmi]): Record<string, string> => ({
+                .all([gateEnvironment(rollout, [member.instance.id]), memberRevision(rollout, member)])
+                .apply(([env, revision]): Record<string, string> => ({
                     ...env,
                     ETCD_GATE_MEMBER: member.name,
                     // The backup runs on the members, which only SSM Run Command reaches (not direct mode).
-                    ...(rollout.backups && settings.readinessMode === "ssm" ? { ETCD_GATE_BACKUP: "1" } : {}),
-                    ETCD_GATE_MEMBER_REVISION: sha256(JSON.stringify({ userData: sha256(ud), instanceType: type, ami: explicitAmi })),
+                    ...(backsUpBeforeChanges(rollout) ? { ETCD_GATE_BACKUP: "1" } : {}),
+                    ETCD_GATE_MEMBER_REVISION: revision,
                 })),
         },
         { parent: rollout.parent, dependsOn: [member.attachment] },

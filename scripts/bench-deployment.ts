@@ -42,8 +42,8 @@ async function main(): Promise<void> {
                 `(target: within 1.1x and at most 8 steps: ${met ? "met" : "MISSED"})`,
             `longest chain of a new ${largest.size}-member cluster:`,
             `  ${largest.path.join(" > ")}`,
-            `a rolling change is one member at a time by design: each member's instance (delete and create), volume`,
-            `attachment (likewise) and health gate, then the cluster's gate.`,
+            `a rolling change is one member at a time by design: the backup before the change, then each member's instance`,
+            `(delete and create), volume attachment (likewise) and health gate, then the cluster's gate.`,
             "",
         ].join("\n"),
     );

@@ -20,6 +20,10 @@
 #   ETCD_GATE_BACKUP           optional, ssm mode: 1 = once healthy, back up the cluster before the next member
 #                              changes: the backup script runs on the instances (SSM Run Command) and uploads
 #                              the leader's snapshot; the gate fails when that backup fails
+#   ETCD_GATE_BEFORE_CHANGE    optional, ssm mode: 1 = instead of the health wait, back up the running cluster
+#                              before a change: the backup runs on one running instance tagged etcd:cluster=
+#                              ETCD_GATE_CLUSTER_ID (the next one if it fails), retried until the timeout; no
+#                              running instance means no cluster yet, and nothing to back up
 set -euo pipefail
 
 readonly mode=${ETCD_GATE_MODE:-direct}
@@ -111,6 +115,36 @@ run_ssm() {
   (( ${#failed[@]} == 0 ))
 }
 
+# backup_before_change: the leader's snapshot, taken through one running member of the cluster, before any
+# member changes. Exits.
+backup_before_change() {
+  local ids instance found=() failures
+  ids=$(aws_cli ec2 describe-instances --region "$AWS_REGION" --filters "Name=tag:etcd:cluster,Values=$ETCD_GATE_CLUSTER_ID" \
+    Name=instance-state-name,Values=running --query 'Reservations[].Instances[].InstanceId' --output text 2>&1) ||
+    die "could not list the running members of cluster $ETCD_GATE_CLUSTER_ID: $ids"
+  read -r -a found <<<"${ids//None/}"
+  if (( ${#found[@]} == 0 )); then
+    log "no running member of cluster $ETCD_GATE_CLUSTER_ID: nothing to back up"
+    exit 0
+  fi
+  while true; do
+    failures=()
+    for instance in "${found[@]}"; do
+      ETCD_GATE_INSTANCE_IDS=$instance
+      if run_ssm "etcd backup before a change" "/usr/local/sbin/etcd-backup --from-leader" 1800; then
+        log "backed up (through $instance) before the change"
+        exit 0
+      fi
+      failures+=("$reason")
+    done
+    (( SECONDS < deadline )) ||
+      die "the backup before the change failed on every running member, so nothing is changed: ${failures[*]}"
+    log "attempt $attempt: the backup before the change failed (${failures[*]}); trying again"
+    attempt=$((attempt + 1))
+    sleep "$interval"
+  done
+}
+
 case "$mode" in
   direct)
     : "${ETCD_GATE_ENDPOINTS:?ETCD_GATE_ENDPOINTS is required in direct mode}"
@@ -125,7 +159,11 @@ case "$mode" in
     check=check_direct
     ;;
   ssm)
-    : "${ETCD_GATE_INSTANCE_IDS:?ETCD_GATE_INSTANCE_IDS is required in ssm mode}"
+    if [[ "${ETCD_GATE_BEFORE_CHANGE:-}" == 1 ]]; then
+      : "${ETCD_GATE_CLUSTER_ID:?ETCD_GATE_CLUSTER_ID is required with ETCD_GATE_BEFORE_CHANGE}"
+    else
+      : "${ETCD_GATE_INSTANCE_IDS:?ETCD_GATE_INSTANCE_IDS is required in ssm mode}"
+    fi
     : "${AWS_REGION:?AWS_REGION is required in ssm mode}"
     command -v aws >/dev/null || die "ssm mode needs the AWS CLI on this machine (or set readiness.mode to \"direct\")"
     use_stack_credentials
@@ -138,6 +176,10 @@ reason=""
 start=$SECONDS
 deadline=$((start + timeout))
 attempt=1
+if [[ "${ETCD_GATE_BEFORE_CHANGE:-}" == 1 ]]; then
+  [[ "$mode" == ssm ]] || die "ETCD_GATE_BEFORE_CHANGE needs ssm mode (the backup runs on the members)"
+  backup_before_change
+fi
 while true; do
   if "$check"; then
     log "healthy after $((SECONDS - start))s"

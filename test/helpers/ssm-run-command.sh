@@ -3,6 +3,8 @@
 # agent on each instance, which a local member does not run (moto records a command but runs nothing).
 # `aws ssm send-command` runs the command at once inside each named member (its container's namespaces) and
 # `aws ssm get-command-invocation` reports its status or standard error, as the gate script asks for them.
+# `aws ec2 describe-instances` lists, for the filters the gate uses (the etcd:cluster tag, state running), the
+# instances whose clusters/<instance id> names that cluster and whose PID 1 is alive.
 # LOCAL_RUN_COMMAND_DIR holds instances/<instance id> (the host pid of that member's PID 1) and the results.
 set -euo pipefail
 
@@ -17,6 +19,36 @@ while (($#)); do
   esac
 done
 set -- "${args[@]}"
+if [[ "${1:-} ${2:-}" == "ec2 describe-instances" ]]; then
+  shift 2
+  cluster="" state=""
+  while (($#)); do
+    case "$1" in
+      --filters)
+        shift
+        while (($#)) && [[ "$1" != --* ]]; do
+          case "$1" in
+            Name=tag:etcd:cluster,Values=*) cluster=${1#*Values=} ;;
+            Name=instance-state-name,Values=*) state=${1#*Values=} ;;
+            *) die "unsupported filter $1" ;;
+          esac
+          shift
+        done
+        ;;
+      --query) [[ "$2" == 'Reservations[].Instances[].InstanceId' ]] || die "unsupported query $2"; shift 2 ;;
+      *) die "unsupported option $1" ;;
+    esac
+  done
+  [[ -n "$cluster" && "$state" == running ]] || die "expected the cluster tag and state filters"
+  found=()
+  for f in "$dir"/clusters/*; do
+    [[ -f "$f" && "$(cat "$f")" == "$cluster" ]] || continue
+    instance=${f##*/}
+    kill -0 "$(cat "$dir/instances/$instance")" 2>/dev/null && found+=("$instance")
+  done
+  (IFS=$'\t'; echo "${found[*]}")
+  exit 0
+fi
 [[ "${1:-}" == ssm ]] || die "only ssm is available, got: $*"
 action=$2
 shift 2

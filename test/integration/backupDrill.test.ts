@@ -230,6 +230,66 @@ describe(`etcd ${version} on container-booted members: backups by the leader, th
         expect(failed.stderr).toContain("the backup before the next change failed, so nothing more is changed");
     });
 
+    test("before a change (ssm mode), the backup runs through a running member found by the cluster's tag, the next one when it fails; no running member means nothing to back up", () => {
+        waitUntil(() => etcdctl(a, ["endpoint", "health"]).status === 0, 60_000, "the cluster is not healthy again");
+        putKeys(a, ["before-change-marker"]);
+        const markerRevision = revisionOf(a, leaderIndex(a));
+        const before = new Set(listBackups(target));
+        const runDir = join(work, "run-command-before-change");
+        mkdirSync(join(runDir, "instances"), { recursive: true });
+        mkdirSync(join(runDir, "clusters"), { recursive: true });
+        for (const i of [0, 1, 2]) {
+            writeFileSync(join(runDir, "instances", `i-member${i}`), String(containerInit(a.members[i])));
+            writeFileSync(join(runDir, "clusters", `i-member${i}`), "etcd-drill-a");
+        }
+        const bin = join(work, "gate-bin");
+        mkdirSync(bin, { recursive: true });
+        writeFileSync(join(bin, "aws"), `#!/bin/bash\nexec bash ${join(repo, "test", "helpers", "ssm-run-command.sh")} "$@"\n`, { mode: 0o755 });
+        const gate = (clusterId: string, timeoutSeconds = 120) =>
+            run("bash", [join(repo, "scripts", "etcd-health-gate.sh")], {
+                env: {
+                    PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`,
+                    LOCAL_RUN_COMMAND_DIR: runDir,
+                    ETCD_GATE_MODE: "ssm",
+                    AWS_REGION: "eu-west-1",
+                    ETCD_GATE_TIMEOUT_SECONDS: String(timeoutSeconds),
+                    ETCD_GATE_INTERVAL_SECONDS: "2",
+                    ETCD_GATE_BEFORE_CHANGE: "1",
+                    ETCD_GATE_CLUSTER_ID: clusterId,
+                },
+            });
+        // The first member found cannot back up (its tools are gone): the next one does.
+        inMember(a, 0, ["mv", backupPaths.backupScript, `${backupPaths.backupScript}.away`]);
+        try {
+            const r = gate("etcd-drill-a");
+            expect({ status: r.status, stderr: r.stderr }).toMatchObject({ status: 0 });
+            expect(r.stderr).toContain("backed up (through i-member1) before the change");
+            const added = listBackups(target).filter((k) => !before.has(k));
+            expect(added).toHaveLength(1);
+            expect(Number(head(target.bucket, added[0]).Metadata.revision)).toBeGreaterThanOrEqual(markerRevision);
+
+            // Another cluster's tag: no running member, so no cluster yet and nothing to back up.
+            const none = gate("etcd-other");
+            expect({ status: none.status, stderr: none.stderr }).toEqual({
+                status: 0,
+                stderr: expect.stringContaining("no running member of cluster etcd-other: nothing to back up"),
+            });
+            expect(listBackups(target).filter((k) => !before.has(k))).toHaveLength(1);
+
+            // No member can back up: the change does not start.
+            for (const i of [1, 2]) inMember(a, i, ["mv", backupPaths.backupScript, `${backupPaths.backupScript}.away`]);
+            try {
+                const failed = gate("etcd-drill-a", 3);
+                expect(failed.status).not.toBe(0);
+                expect(failed.stderr).toContain("the backup before the change failed on every running member, so nothing is changed");
+            } finally {
+                for (const i of [1, 2]) inMember(a, i, ["mv", `${backupPaths.backupScript}.away`, backupPaths.backupScript]);
+            }
+        } finally {
+            inMember(a, 0, ["mv", `${backupPaths.backupScript}.away`, backupPaths.backupScript]);
+        }
+    });
+
     test("restore drill: a new cluster restored from the backup has every key from before it, none from after, and a higher revision", () => {
         putKeys(a, ["marker"]);
         const before = new Set(listBackups(target));

@@ -97,8 +97,10 @@ describe("resource graph", () => {
         expect(count(T.signed)).toBe(1 + 2 * size);
         expect(count(T.kms)).toBe(1);
         expect(count(T.group)).toBe(1);
-        // One rolling gate per member, the final readiness gate, and the image kept per architecture.
-        expect(count(T.command)).toBe(size + 1 + 2);
+        // One rolling gate per member, the final readiness gate, the image kept per architecture, and the backup
+        // before a change (backups on, ssm readiness).
+        expect(count(T.command)).toBe(size + 1 + 2 + 1);
+        expect(of(name, T.command).filter((c) => c.name === `${name}-backup-before-change`)).toHaveLength(1);
     });
 
     test("members are spread round-robin over the subnets; each volume sits in its member's zone", () => {

@@ -68,6 +68,16 @@ function expectOneAtATime(changes: ResourceChange[], resources: RecordedResource
         expect(gateChange?.kind).toBe("update");
         expect(gateChange?.changed.every((path) => path.startsWith("environment"))).toBe(true);
     }
+    // In ssm mode (backups are on by default) the first touched member waits for the backup before the change,
+    // whose update (the backup) runs because the members' revisions changed.
+    const backup = resources.find((r) => r.name === "prod-backup-before-change");
+    if (touched.length > 0 && backup) {
+        const first = resources.find((r) => r.type === "aws:ec2/instance:Instance" && r.name === "prod-member-0")!;
+        expect(first.dependsOn).toContain(backup.urn);
+        const backupChange = changes.find((c) => c.name === backup.name);
+        expect(backupChange?.kind).toBe("update");
+        expect(backupChange?.changed).toEqual(["environment.ETCD_GATE_CHANGE_REVISION"]);
+    }
 }
 
 describe.each(modes)("readiness mode %s", (mode) => {
@@ -78,7 +88,14 @@ describe.each(modes)("readiness mode %s", (mode) => {
     test(`the gates run in ${mode} mode and name their member`, async () => {
         const resources = await run(base);
         const gates = resources.filter((r) => r.type === "command:local:Command" && !r.name.startsWith("prod-image-"));
-        expect(gates.map((g) => g.name).sort()).toEqual(["prod-member-0-rolled", "prod-member-1-rolled", "prod-member-2-rolled", "prod-ready"]);
+        // The backup before a change runs on the members, which only ssm mode reaches.
+        expect(gates.map((g) => g.name).sort()).toEqual([
+            ...(mode === "ssm" ? ["prod-backup-before-change"] : []),
+            "prod-member-0-rolled",
+            "prod-member-1-rolled",
+            "prod-member-2-rolled",
+            "prod-ready",
+        ]);
         for (const gate of gates) {
             expect(gate.inputs.environment.ETCD_GATE_MODE).toBe(mode);
         }

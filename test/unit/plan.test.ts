@@ -54,7 +54,8 @@ test("the plan states what a reviewer checks: 3 members over 3 zones, IMDSv2, en
     const rows = plan.split("\n");
     expect(rows.filter((l) => l.startsWith("aws.ec2.Instance")).every((l) => /imds=v2\/hop1 root=gp3\/encrypted/.test(l))).toBe(true);
     expect(rows.filter((l) => l.startsWith("aws.ebs.Volume")).map((l) => /az=(\S+)/.exec(l)?.[1])).toEqual(["eu-west-1a", "eu-west-1b", "eu-west-1c"]);
-    expect(rows.filter((l) => l.startsWith("command.local.Command") && l.includes("health gate"))).toHaveLength(4);
+    // Three member gates, the cluster's gate and the backup before a change.
+    expect(rows.filter((l) => l.startsWith("command.local.Command") && l.includes("health gate"))).toHaveLength(5);
     // The data volumes are protected, the KMS key survives a destroy, and the default image is kept per architecture.
     const optionsOf = (prefix: RegExp) => rows.flatMap((l, i) => (prefix.test(l) ? [rows[i + 1].trim()] : []));
     expect(optionsOf(/^aws\.ebs\.Volume /)).toEqual(["options: protect", "options: protect", "options: protect"]);

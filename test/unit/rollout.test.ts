@@ -74,6 +74,13 @@ describe("a new cluster", () => {
         }
     });
 
+    test("no member waits for the backup before a change: there is no cluster to back up yet", () => {
+        const backup = mocks.get(T.command, "prod-backup-before-change");
+        for (let i = 0; i < 5; i++) {
+            expect(mocks.get(T.instance, `prod-member-${i}`).dependsOn).not.toContain(backup.urn);
+        }
+    });
+
     test("the cluster's readiness check runs after every member's attachment, not after the launch records", () => {
         const ready = mocks.get(T.command, "prod-ready");
         for (let i = 0; i < 5; i++) {
@@ -121,6 +128,47 @@ describe("an existing cluster", () => {
         const mocks = await run(base, before.resources, "other");
         for (let i = 0; i < 3; i++) {
             expect(otherMembersBefore(mocks, "other", i)).toEqual([]);
+        }
+    });
+
+    test("once deployed, the first member waits for the backup before a change, which finds the members by the cluster's tag", async () => {
+        const mocks = await run(base, before.resources);
+        const backup = mocks.get(T.command, "prod-backup-before-change");
+        expect(mocks.get(T.instance, "prod-member-0").dependsOn).toContain(backup.urn);
+        for (let i = 1; i < 3; i++) {
+            expect(mocks.get(T.instance, `prod-member-${i}`).dependsOn).not.toContain(backup.urn);
+        }
+        const env = backup.inputs.environment;
+        expect(env).toMatchObject({
+            ETCD_GATE_MODE: "ssm",
+            ETCD_GATE_BEFORE_CHANGE: "1",
+            ETCD_GATE_CLUSTER_ID: mocks.get(T.eni, "prod-member-0").inputs.tags["etcd:cluster"],
+        });
+        expect(env.ETCD_GATE_INSTANCE_IDS).toBeUndefined();
+        expect(env.ETCD_GATE_CHANGE_REVISION).toMatch(/^[0-9a-f]{64}$/);
+        // Its update backs up; its create (a new cluster, nothing to back up) only records.
+        expect(backup.inputs.update).toContain("backup_before_change");
+        expect(backup.inputs.create).not.toContain("backup_before_change");
+    });
+
+    test("the backup before a change runs when any member's user-data or the instance type changes, and not for a change that replaces no member", async () => {
+        const revision = async (args: EtcdClusterArgs) =>
+            (await run(args, before.resources)).get(T.command, "prod-backup-before-change").inputs.environment.ETCD_GATE_CHANGE_REVISION;
+        const same = await revision(base);
+        expect(await revision(base)).toBe(same);
+        expect(await revision({ ...base, tags: { team: "platform" } })).toBe(same);
+        expect(await revision({ ...base, instanceType: "m6i.xlarge" })).not.toBe(same);
+        expect(await revision({ ...base, tuning: { snapshotCount: 20000 } })).not.toBe(same);
+    });
+
+    test("the backup before a change exists only where backups run through SSM Run Command", async () => {
+        for (const args of [
+            { ...base, readiness: { mode: "direct" } },
+            { ...base, readiness: { mode: "none" } },
+            { ...base, backup: { enabled: false } },
+        ] as EtcdClusterArgs[]) {
+            const mocks = await run(args, before.resources);
+            expect(mocks.resources.filter((r) => r.name === "prod-backup-before-change")).toEqual([]);
         }
     });
 
