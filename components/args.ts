@@ -123,7 +123,8 @@ export interface EtcdReadinessArgs {
      * "ssm": run `etcdctl endpoint health --cluster` on the members through SSM Run Command (works for a
      * private cluster; needs the AWS CLI on the deploying machine). "direct": the deploying machine checks
      * every client endpoint itself with the client certificate (needs a route to the members, and
-     * etcdctl or curl). "none": no check, and members are no longer updated one at a time.
+     * etcdctl or curl; with backups, etcdctl and the AWS CLI: the backups before a change are taken from
+     * there). "none": no check, no backup before a change, and members are no longer updated one at a time.
      * @default "ssm"
      */
     mode?: ReadinessMode;

@@ -370,6 +370,17 @@ export interface ClusterBackup {
     memberPolicy: pulumi.Output<string>;
     /** What must exist before a member boots: the bucket's settings and the tools object. */
     ready: pulumi.Resource[];
+    /** Where snapshots go: what a backup taken from the machine that runs `pulumi up` needs (direct readiness mode). */
+    target: pulumi.Output<BackupTarget>;
+}
+
+/** A cluster's snapshot location and key. */
+export interface BackupTarget {
+    bucket: string;
+    /** Key prefix of the snapshots, ending in "/". */
+    snapshotsPrefix: string;
+    kmsKeyArn: string;
+    region: string;
 }
 
 /**
@@ -431,5 +442,8 @@ export function clusterBackup(a: ClusterBackupArgs): ClusterBackup {
             Statement: memberBackupStatements({ partition, region, bucket, layout: store.layout, clusterId: a.clusterId, kmsKeyArn, restore: a.restore }),
         }),
     );
-    return { memberTools, memberPolicy, ready: [...store.ready, tools] };
+    const target = pulumi
+        .all([store.bucket, a.kmsKeyArn, a.region])
+        .apply(([bucket, kmsKeyArn, region]): BackupTarget => ({ bucket, snapshotsPrefix: store.layout.snapshotsPrefix, kmsKeyArn, region }));
+    return { memberTools, memberPolicy, ready: [...store.ready, tools], target };
 }

@@ -162,6 +162,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
         };
         const rollout: RolloutContext = {
             name,
+            clusterId,
             parent: this,
             settings,
             region,
@@ -170,8 +171,8 @@ export class EtcdCluster extends pulumi.ComponentResource {
             client: identity.client,
             instanceType,
             explicitAmi: args.ami,
-            accountId: settings.readinessMode === "ssm" ? accountId : pulumi.output(""),
-            backups: backup !== undefined,
+            accountId: settings.readinessMode === "ssm" || clusterBackups ? accountId : pulumi.output(""),
+            backup: clusterBackups?.target,
         };
 
         // A new cluster creates every member at once; on an existing one the first member waits for the backup
@@ -180,7 +181,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const prepared = zoneIndexes.map((zone, i) => prepareMember(cluster, i, interfaces[i], subnetZones[zone]));
         const members: Member[] = [];
         const gates: pulumi.Resource[] = [];
-        let previous: pulumi.Resource | undefined = backupBeforeChange(rollout, clusterId, prepared);
+        let previous: pulumi.Resource | undefined = backupBeforeChange(rollout, prepared);
         prepared.forEach((preparedMember, i) => {
             const member = preparedMember.launch(rolloutPredecessor(exists, previous));
             members.push(member);

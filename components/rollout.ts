@@ -3,6 +3,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { healthGateScript } from "./healthGate";
+import { BackupTarget } from "./backup";
 import { ClusterCa, IssuedCertificate } from "./pki";
 import { clientUrl, MemberEndpoint } from "./render/etcdConfig";
 import { ClusterSettings } from "./validation";
@@ -47,6 +48,8 @@ export function rolloutPredecessor(
 /** What the readiness checks of one cluster share. */
 export interface RolloutContext {
     name: string;
+    /** The component's cluster id: the members' etcd:cluster tag, and part of a backup's metadata. */
+    clusterId: string;
     parent: pulumi.Resource;
     settings: ClusterSettings;
     region: pulumi.Output<string>;
@@ -56,10 +59,10 @@ export interface RolloutContext {
     instanceType: pulumi.Output<string>;
     /** The caller's AMI, if any: changing it replaces members, so it is part of a member's revision. */
     explicitAmi: pulumi.Input<string> | undefined;
-    /** The AWS account the provider deploys to: the ssm-mode check refuses to run as another account. */
+    /** The AWS account the provider deploys to: the AWS CLI calls refuse to run as another account. */
     accountId: pulumi.Output<string>;
-    /** Backups are on: in ssm mode a member's gate backs the cluster up before the next member changes. */
-    backups?: boolean;
+    /** Backups are on: the gates back the cluster up before a change and before each next member changes. */
+    backup?: pulumi.Output<BackupTarget>;
 }
 
 /**
@@ -88,17 +91,41 @@ function memberRevision(rollout: RolloutContext, member: Pick<PreparedMember, "u
         .apply(([ud, type, explicitAmi]) => sha256(JSON.stringify({ userData: sha256(ud), instanceType: type, ami: explicitAmi })));
 }
 
-/** Backups before changes run on the members, which only SSM Run Command reaches: ssm readiness with backups on. */
-const backsUpBeforeChanges = (rollout: RolloutContext) => rollout.backups === true && rollout.settings.readinessMode === "ssm";
+/** Backups before changes run wherever the readiness checks do: with backups on, in ssm and direct mode. */
+const backsUpBeforeChanges = (rollout: RolloutContext): rollout is RolloutContext & { backup: pulumi.Output<BackupTarget> } =>
+    rollout.backup !== undefined && rollout.settings.readinessMode !== "none";
+
+/**
+ * What a gate needs to back the cluster up. In ssm mode the members' own backup script does it (through SSM
+ * Run Command), and knows where to. In direct mode nothing can run on the members: the gate takes the
+ * leader's snapshot from this machine over the client endpoint and uploads it with the stack's credentials,
+ * so it is told the bucket, prefix and key (the etcd version in the metadata is the leader's own: mid-upgrade,
+ * the program's is not yet the cluster's).
+ */
+function backupEnvironment(rollout: RolloutContext & { backup: pulumi.Output<BackupTarget> }): pulumi.Output<Record<string, string>> {
+    if (rollout.settings.readinessMode === "ssm") {
+        return pulumi.output<Record<string, string>>({ ETCD_GATE_BACKUP: "1" });
+    }
+    return pulumi.all([rollout.backup, rollout.accountId]).apply(([t, account]): Record<string, string> => ({
+        ...stackCredentialEnvironment(),
+        ETCD_GATE_BACKUP: "1",
+        AWS_REGION: t.region,
+        ETCD_GATE_ACCOUNT_ID: account,
+        ETCD_GATE_BACKUP_URL: `s3://${t.bucket}/${t.snapshotsPrefix}`,
+        ETCD_GATE_BACKUP_KMS_KEY_ARN: t.kmsKeyArn,
+        ETCD_GATE_CLUSTER_ID: rollout.clusterId,
+    }));
+}
 
 /**
  * The backup before a change: when any member is about to be replaced, added or removed (the digest of every
  * member's revision changes), its update backs the running cluster up before the first member is touched, and
  * a failed backup stops the change. It finds the running members by the cluster's tag, not by instance ids
  * (those belong to the instances that wait for it). At creation it only records the cluster's members: no
- * cluster runs yet. Undefined unless backups are on and readiness checks run through SSM.
+ * cluster runs yet. In direct mode the backup is taken from this machine (see backupEnvironment). Undefined
+ * without backups or readiness checks.
  */
-export function backupBeforeChange(rollout: RolloutContext, clusterId: string, members: PreparedMember[]): command.local.Command | undefined {
+export function backupBeforeChange(rollout: RolloutContext, members: PreparedMember[]): command.local.Command | undefined {
     if (!backsUpBeforeChanges(rollout)) {
         return undefined;
     }
@@ -106,17 +133,19 @@ export function backupBeforeChange(rollout: RolloutContext, clusterId: string, m
     return new command.local.Command(
         `${rollout.name}-backup-before-change`,
         {
-            create: `echo "etcd cluster ${clusterId}: ${members.length} members recorded"`,
+            create: `echo "etcd cluster ${rollout.clusterId}: ${members.length} members recorded"`,
             update: script,
             interpreter: ["/bin/bash", "-c"],
             environment: pulumi
-                .all([gateEnvironment(rollout, []), pulumi.all(members.map((m) => memberRevision(rollout, m)))])
-                .apply(([env, revisions]): Record<string, string> => {
-                    const { ETCD_GATE_INSTANCE_IDS: _byTagInstead, ...rest } = env;
+                .all([gateEnvironment(rollout, []), backupEnvironment(rollout), pulumi.all(members.map((m) => memberRevision(rollout, m)))])
+                .apply(([env, backup, revisions]): Record<string, string> => {
+                    const { ETCD_GATE_INSTANCE_IDS: _byTagInstead, ...gate } = env;
+                    const { ETCD_GATE_BACKUP: _always, ...where } = backup;
                     return {
-                        ...rest,
+                        ...gate,
+                        ...where,
                         ETCD_GATE_BEFORE_CHANGE: "1",
-                        ETCD_GATE_CLUSTER_ID: clusterId,
+                        ETCD_GATE_CLUSTER_ID: rollout.clusterId,
                         ETCD_GATE_CHANGE_REVISION: sha256(revisions.join(" ")),
                     };
                 }),
@@ -144,12 +173,15 @@ export function memberGate(rollout: RolloutContext, i: number, member: Member): 
             // Whatever replaces or restarts this member changes this environment, so the gate's update
             // (the health wait) runs before the next member is touched.
             environment: pulumi
-                .all([gateEnvironment(rollout, [member.instance.id]), memberRevision(rollout, member)])
-                .apply(([env, revision]): Record<string, string> => ({
+                .all([
+                    gateEnvironment(rollout, [member.instance.id]),
+                    backsUpBeforeChanges(rollout) ? backupEnvironment(rollout) : {},
+                    memberRevision(rollout, member),
+                ])
+                .apply(([env, backup, revision]): Record<string, string> => ({
                     ...env,
+                    ...backup,
                     ETCD_GATE_MEMBER: member.name,
-                    // The backup runs on the members, which only SSM Run Command reaches (not direct mode).
-                    ...(backsUpBeforeChanges(rollout) ? { ETCD_GATE_BACKUP: "1" } : {}),
                     ETCD_GATE_MEMBER_REVISION: revision,
                 })),
         },

@@ -17,13 +17,19 @@
 #     ETCD_GATE_ENDPOINTS      comma-separated https://IP:2379 URLs
 #     ETCD_GATE_CA_PEM, ETCD_GATE_CERT_PEM, ETCD_GATE_KEY_PEM  the CA and client certificate and key (PEM text)
 #   ETCD_GATE_MEMBER           optional: name shown in progress lines
-#   ETCD_GATE_BACKUP           optional, ssm mode: 1 = once healthy, back up the cluster before the next member
-#                              changes: the backup script runs on the instances (SSM Run Command) and uploads
-#                              the leader's snapshot; the gate fails when that backup fails
-#   ETCD_GATE_BEFORE_CHANGE    optional, ssm mode: 1 = instead of the health wait, back up the running cluster
-#                              before a change: the backup runs on one running instance tagged etcd:cluster=
-#                              ETCD_GATE_CLUSTER_ID (the next one if it fails), retried until the timeout; no
-#                              running instance means no cluster yet, and nothing to back up
+#   ETCD_GATE_BACKUP           optional: 1 = once healthy, back up the cluster before the next member changes; the
+#                              gate fails when that backup fails. In ssm mode the members' backup script runs on
+#                              the instances (SSM Run Command) and uploads the leader's snapshot; in direct mode
+#                              this machine takes the leader's snapshot and uploads it (etcdctl and the AWS CLI
+#                              needed here), with:
+#     ETCD_GATE_BACKUP_URL       s3://BUCKET/PREFIX/ where the cluster's snapshots go
+#     ETCD_GATE_BACKUP_KMS_KEY_ARN  the cluster's KMS key (the bucket refuses objects without it)
+#     ETCD_GATE_CLUSTER_ID, AWS_REGION  the metadata's cluster and the bucket's region
+#   ETCD_GATE_BEFORE_CHANGE    optional: 1 = instead of the health wait, back up the running cluster before a
+#                              change, retried until the timeout. ssm mode: through one running instance tagged
+#                              etcd:cluster=ETCD_GATE_CLUSTER_ID (the next one if it fails); no running instance
+#                              means no cluster yet, and nothing to back up. direct mode: from this machine, as
+#                              above; no endpoint answering means the same
 set -euo pipefail
 
 readonly mode=${ETCD_GATE_MODE:-direct}
@@ -115,8 +121,50 @@ run_ssm() {
   (( ${#failed[@]} == 0 ))
 }
 
-# backup_before_change: the leader's snapshot, taken through one running member of the cluster, before any
-# member changes. Exits.
+# etcdctl_direct ARGS...: etcdctl with the client certificate, against the cluster's endpoints.
+etcdctl_direct() {
+  ETCDCTL_API=3 etcdctl --endpoints="$ETCD_GATE_ENDPOINTS" --cacert="$tmp/ca.crt" --cert="$tmp/client.crt" --key="$tmp/client.key" "$@"
+}
+
+# backup_direct: the leader's snapshot, taken from this machine over its client endpoint, checked (the hash
+# that `snapshot save` appends, then etcdutl's or etcdctl's reading of it), compressed and uploaded with
+# SSE-KMS and the metadata the members' backups carry. Sets $reason on failure.
+backup_direct() {
+  local status leader version file revision sum stamp key cluster_id
+  command -v etcdctl >/dev/null || { reason="a backup from this machine needs etcdctl here"; return 1; }
+  command -v aws >/dev/null || { reason="a backup from this machine needs the AWS CLI here"; return 1; }
+  # Members that do not answer are left out of the output (and make etcdctl exit non-zero): the leader may answer.
+  status=$(etcdctl_direct --command-timeout=10s endpoint status --cluster -w json 2>"$tmp/status.err") || true
+  [[ "$status" == *'"Endpoint"'* ]] || { reason="no member answers: $(tr '\n' ' ' <"$tmp/status.err")"; return 1; }
+  # One line per member (sed inserts the newlines), then the member whose id is its own leader's.
+  # shellcheck disable=SC2001
+  read -r leader version < <(sed 's/"Endpoint"/\n&/g' <<<"$status" |
+    sed -n 's/^"Endpoint":"\([^"]*\)".*"member_id":\([0-9]*\),.*"version":"\([^"]*\)".*"leader":\([0-9]*\),.*/\1 \2 \4 \3/p' |
+    awk '$2 == $3 { print $1, $4; exit }') || true
+  [[ -n "$leader" ]] || { reason="the cluster has no leader"; return 1; }
+  cluster_id=$(sed -n 's/.*"cluster_id":\([0-9]*\),.*/\1/p' <<<"${status%%\}*}")
+  file="$tmp/snapshot.db"
+  rm -f "$file" "$file.gz"
+  status=$(ETCDCTL_API=3 etcdctl --endpoints="$leader" --cacert="$tmp/ca.crt" --cert="$tmp/client.crt" --key="$tmp/client.key" \
+    --command-timeout=30m snapshot save "$file" 2>&1) || { reason="snapshot save from $leader failed: ${status//$'\n'/ }"; return 1; }
+  sum=$(head -c $(($(stat -c %s "$file") - 32)) "$file" | sha256sum | cut -d' ' -f1)
+  [[ "$(tail -c 32 "$file" | od -An -v -tx1 | tr -d ' \n')" == "$sum" ]] || { reason="the snapshot from $leader is damaged"; return 1; }
+  if command -v etcdutl >/dev/null; then status=$(etcdutl snapshot status "$file" -w json 2>&1); else status=$(etcdctl snapshot status "$file" -w json 2>&1); fi ||
+    { reason="the snapshot from $leader cannot be read: ${status//$'\n'/ }"; return 1; }
+  revision=$(sed -n 's/.*"revision":\([0-9]*\).*/\1/p' <<<"$status")
+  [[ -n "$revision" ]] || { reason="no revision in the snapshot's status: $status"; return 1; }
+  gzip -c "$file" >"$file.gz"
+  sum=$(sha256sum "$file.gz" | cut -d' ' -f1)
+  stamp=$(date -u +%Y%m%dT%H%M%SZ)
+  key="${ETCD_GATE_BACKUP_URL}frequent/$stamp-rev$revision.db.gz"
+  status=$(aws_cli s3 cp "$file.gz" "$key" --region "$AWS_REGION" --only-show-errors --sse aws:kms --sse-kms-key-id "$ETCD_GATE_BACKUP_KMS_KEY_ARN" \
+    --metadata "etcd-version=$version,revision=$revision,etcd-cluster-id=$cluster_id,cluster=$ETCD_GATE_CLUSTER_ID,member=deploy-host,taken-at=$stamp,size=$(stat -c %s "$file"),sha256=$sum" 2>&1) ||
+    { reason="upload to $key failed: ${status//$'\n'/ }"; return 1; }
+  log "saved revision $revision (from $leader) as $key"
+}
+
+# backup_before_change: the leader's snapshot before any member changes, when the cluster has a running
+# member (found by its tag, whatever the mode): through a member in ssm mode, from here in direct mode. Exits.
 backup_before_change() {
   local ids instance found=() failures
   ids=$(aws_cli ec2 describe-instances --region "$AWS_REGION" --filters "Name=tag:etcd:cluster,Values=$ETCD_GATE_CLUSTER_ID" \
@@ -129,16 +177,21 @@ backup_before_change() {
   fi
   while true; do
     failures=()
-    for instance in "${found[@]}"; do
-      ETCD_GATE_INSTANCE_IDS=$instance
-      if run_ssm "etcd backup before a change" "/usr/local/sbin/etcd-backup --from-leader" 1800; then
-        log "backed up (through $instance) before the change"
-        exit 0
-      fi
+    if [[ "$mode" == direct ]]; then
+      backup_direct && { log "backed up before the change"; exit 0; }
       failures+=("$reason")
-    done
+    else
+      for instance in "${found[@]}"; do
+        ETCD_GATE_INSTANCE_IDS=$instance
+        if run_ssm "etcd backup before a change" "/usr/local/sbin/etcd-backup --from-leader" 1800; then
+          log "backed up (through $instance) before the change"
+          exit 0
+        fi
+        failures+=("$reason")
+      done
+    fi
     (( SECONDS < deadline )) ||
-      die "the backup before the change failed on every running member, so nothing is changed: ${failures[*]}"
+      die "the backup before the change failed $([[ "$mode" == ssm ]] && echo "on every running member" || echo "from this machine"), so nothing is changed: ${failures[*]}"
     log "attempt $attempt: the backup before the change failed (${failures[*]}); trying again"
     attempt=$((attempt + 1))
     sleep "$interval"
@@ -159,11 +212,7 @@ case "$mode" in
     check=check_direct
     ;;
   ssm)
-    if [[ "${ETCD_GATE_BEFORE_CHANGE:-}" == 1 ]]; then
-      : "${ETCD_GATE_CLUSTER_ID:?ETCD_GATE_CLUSTER_ID is required with ETCD_GATE_BEFORE_CHANGE}"
-    else
-      : "${ETCD_GATE_INSTANCE_IDS:?ETCD_GATE_INSTANCE_IDS is required in ssm mode}"
-    fi
+    [[ "${ETCD_GATE_BEFORE_CHANGE:-}" == 1 ]] || : "${ETCD_GATE_INSTANCE_IDS:?ETCD_GATE_INSTANCE_IDS is required in ssm mode}"
     : "${AWS_REGION:?AWS_REGION is required in ssm mode}"
     command -v aws >/dev/null || die "ssm mode needs the AWS CLI on this machine (or set readiness.mode to \"direct\")"
     use_stack_credentials
@@ -176,19 +225,29 @@ reason=""
 start=$SECONDS
 deadline=$((start + timeout))
 attempt=1
+if [[ "$mode" == direct && ( "${ETCD_GATE_BACKUP:-}" == 1 || "${ETCD_GATE_BEFORE_CHANGE:-}" == 1 ) ]]; then
+  : "${ETCD_GATE_BACKUP_URL:?ETCD_GATE_BACKUP_URL is required for a backup in direct mode}"
+  : "${ETCD_GATE_BACKUP_KMS_KEY_ARN:?ETCD_GATE_BACKUP_KMS_KEY_ARN is required for a backup in direct mode}"
+  : "${AWS_REGION:?AWS_REGION is required for a backup in direct mode}"
+  use_stack_credentials
+fi
 if [[ "${ETCD_GATE_BEFORE_CHANGE:-}" == 1 ]]; then
-  [[ "$mode" == ssm ]] || die "ETCD_GATE_BEFORE_CHANGE needs ssm mode (the backup runs on the members)"
+  : "${ETCD_GATE_CLUSTER_ID:?ETCD_GATE_CLUSTER_ID is required with ETCD_GATE_BEFORE_CHANGE}"
+  : "${AWS_REGION:?AWS_REGION is required with ETCD_GATE_BEFORE_CHANGE}"
+  command -v aws >/dev/null || die "the backup before a change needs the AWS CLI on this machine"
   backup_before_change
 fi
 while true; do
   if "$check"; then
     log "healthy after $((SECONDS - start))s"
     if [[ "${ETCD_GATE_BACKUP:-}" == 1 ]]; then
-      [[ "$mode" == ssm ]] || die "ETCD_GATE_BACKUP needs ssm mode (the backup runs on the members)"
       # Before the next member changes, whatever its user-data or instance type: a fresh backup of the leader.
       deadline=$((SECONDS + timeout))
-      run_ssm "etcd backup before a change" "/usr/local/sbin/etcd-backup --from-leader" 1800 ||
-        die "the backup before the next change failed, so nothing more is changed: $reason"
+      if [[ "$mode" == ssm ]]; then
+        run_ssm "etcd backup before a change" "/usr/local/sbin/etcd-backup --from-leader" 1800
+      else
+        backup_direct
+      fi || die "the backup before the next change failed, so nothing more is changed: $reason"
       log "backed up before the next change"
     fi
     exit 0

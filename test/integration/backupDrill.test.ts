@@ -3,11 +3,12 @@
 // the local backup store (moto: S3, SSM, KMS, CloudWatch), which outlives the clusters that write to it.
 // etcd 3.5.30 (revision bump on restore), and the backup and restore of etcd 3.4.23 (etcdctl, no bump).
 import { execFileSync } from "child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { createHash } from "crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { backupMetric, backupPaths, restoreRevisionBump } from "../../components/render/backup";
-import { BackupStore, runningBackupStore, storeAws } from "../../scripts/lib/local/backupStore";
+import { BackupStore, runningBackupStore, storeAws, storeCliArgs, storeCredentials } from "../../scripts/lib/local/backupStore";
 import { containerInit, crashMember, down, etcdctl, inMember, loadCluster, LocalCluster, waitUntil } from "../../scripts/lib/local/localCluster";
 import { bootLocalCluster, requireMemberImage } from "../helpers/localClusters";
 import { requireRoot, requireTool, run } from "../helpers/tools";
@@ -288,6 +289,93 @@ describe(`etcd ${version} on container-booted members: backups by the leader, th
         } finally {
             inMember(a, 0, ["mv", `${backupPaths.backupScript}.away`, backupPaths.backupScript]);
         }
+    });
+
+    test("in direct mode the gate backs up from this machine: the leader's snapshot, verified, uploaded with SSE-KMS and the members' metadata, before a change and after a member; an unreachable cluster stops the change", () => {
+        waitUntil(() => etcdctl(a, ["endpoint", "health"]).status === 0, 60_000, "the cluster is not healthy again");
+        const existing = listBackups(target);
+        const kmsKey = head(target.bucket, existing[0]).SSEKMSKeyId;
+        putKeys(a, ["direct-marker"]);
+        const markerRevision = revisionOf(a, leaderIndex(a));
+        const runDir = join(work, "run-command-direct");
+        mkdirSync(join(runDir, "instances"), { recursive: true });
+        mkdirSync(join(runDir, "clusters"), { recursive: true });
+        for (const i of [0, 1, 2]) {
+            writeFileSync(join(runDir, "instances", `i-member${i}`), String(containerInit(a.members[i])));
+            writeFileSync(join(runDir, "clusters", `i-member${i}`), "etcd-drill-a");
+        }
+        // This machine's tools: the cluster's etcdctl; the host's AWS CLI (with the host's PATH and HOME) against the
+        // store, except for the instance listing.
+        const bin = join(work, "direct-bin");
+        mkdirSync(bin, { recursive: true });
+        symlinkSync(a.etcdctl, join(bin, "etcdctl"));
+        const credentials = Object.entries(storeCredentials).map(([k, v]) => `${k}=${v}`);
+        writeFileSync(
+            join(bin, "aws"),
+            `#!/bin/bash\nfor arg in "$@"; do [[ "$arg" == ec2 ]] && exec bash ${join(repo, "test", "helpers", "ssm-run-command.sh")} "$@"; done\n` +
+                `exec env ${credentials.join(" ")} AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null PATH=${JSON.stringify(process.env.PATH)} HOME=${JSON.stringify(process.env.HOME)} aws ${storeCliArgs(store).join(" ")} "$@"\n`,
+            { mode: 0o755 },
+        );
+        const gate = (extra: Record<string, string>) =>
+            run("bash", [join(repo, "scripts", "etcd-health-gate.sh")], {
+                env: {
+                    PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`,
+                    HOME: work,
+                    LOCAL_RUN_COMMAND_DIR: runDir,
+                    ETCD_GATE_MODE: "direct",
+                    ETCD_GATE_ENDPOINTS: a.clientEndpoints.join(","),
+                    ETCD_GATE_CA_PEM: readFileSync(a.caFile, "utf8"),
+                    ETCD_GATE_CERT_PEM: readFileSync(a.certFile, "utf8"),
+                    ETCD_GATE_KEY_PEM: readFileSync(a.keyFile, "utf8"),
+                    AWS_REGION: "eu-west-1",
+                    ETCD_GATE_TIMEOUT_SECONDS: "60",
+                    ETCD_GATE_INTERVAL_SECONDS: "2",
+                    ETCD_GATE_BACKUP_URL: `s3://${target.bucket}/${target.prefix}`,
+                    ETCD_GATE_BACKUP_KMS_KEY_ARN: kmsKey,
+                    ETCD_GATE_CLUSTER_ID: "etcd-drill-a",
+                    ...extra,
+                },
+            });
+        const added = (known: Set<string>) => listBackups(target).filter((k) => !known.has(k));
+
+        const before = new Set(listBackups(target));
+        const r = gate({ ETCD_GATE_BEFORE_CHANGE: "1" });
+        expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: expect.stringContaining("backed up before the change") });
+        const [key] = added(before);
+        expect(added(before)).toHaveLength(1);
+        expect(key).toMatch(new RegExp(`^${target.prefix}frequent/\\d{8}T\\d{6}Z-rev\\d+\\.db\\.gz$`));
+        const object = head(target.bucket, key);
+        expect(object.ServerSideEncryption).toBe("aws:kms");
+        expect(object.SSEKMSKeyId).toBe(kmsKey);
+        expect(object.Metadata).toMatchObject({ "etcd-version": version, cluster: "etcd-drill-a", member: "deploy-host" });
+        expect(Number(object.Metadata.revision)).toBeGreaterThanOrEqual(markerRevision);
+        expect(key).toContain(`-rev${object.Metadata.revision}.db.gz`);
+        const download = join(work, "direct.db.gz");
+        aws(["s3", "cp", `s3://${target.bucket}/${key}`, download, "--only-show-errors"]);
+        expect(object.Metadata.sha256).toBe(createHash("sha256").update(readFileSync(download)).digest("hex"));
+        expect(object.Metadata["etcd-cluster-id"]).toMatch(/^\d+$/);
+
+        // A member's gate: healthy, then a backup before the next member.
+        const afterFirst = new Set(listBackups(target));
+        spawnSleep(1100); // object names have a one-second resolution
+        const g = gate({ ETCD_GATE_BACKUP: "1", ETCD_GATE_MEMBER: "etcd-1" });
+        expect({ status: g.status, stderr: g.stderr }).toEqual({ status: 0, stderr: expect.stringContaining("backed up before the next change") });
+        expect(added(afterFirst)).toHaveLength(1);
+
+        // Members run, but none answers this machine: nothing is backed up, and the change does not start.
+        const unreachable = gate({
+            ETCD_GATE_BEFORE_CHANGE: "1",
+            ETCD_GATE_TIMEOUT_SECONDS: "3",
+            ETCD_GATE_ENDPOINTS: a.clientEndpoints.map((u) => u.replace(/:2379$/, ":2999")).join(","),
+        });
+        expect(unreachable.status).not.toBe(0);
+        expect(unreachable.stderr).toContain("the backup before the change failed from this machine, so nothing is changed: no member answers");
+        // No running member of the cluster: nothing to back up.
+        const none = gate({ ETCD_GATE_BEFORE_CHANGE: "1", ETCD_GATE_CLUSTER_ID: "etcd-other" });
+        expect({ status: none.status, stderr: none.stderr }).toEqual({
+            status: 0,
+            stderr: expect.stringContaining("no running member of cluster etcd-other: nothing to back up"),
+        });
     });
 
     test("restore drill: a new cluster restored from the backup has every key from before it, none from after, and a higher revision", () => {

@@ -278,14 +278,20 @@ describe("the backup-age alarm", () => {
 });
 
 describe("the backup before a change", () => {
-    test("ssm readiness: every member's rolling gate backs the cluster up once healthy; not without backups, not in direct mode", () => {
+    test("every member's rolling gate backs the cluster up once healthy: on the members in ssm mode, from this machine in direct mode; not without backups", () => {
         const gate = (cluster: string, i: number) => one(T.command, `${cluster}-member-${i}-rolled`).inputs;
         for (const i of [0, 1, 2]) {
             expect(gate("plain", i).environment).toMatchObject({ ETCD_GATE_MODE: "ssm", ETCD_GATE_BACKUP: "1" });
             expect(gate("plain", i).update).toContain('run_ssm "etcd backup before a change" "/usr/local/sbin/etcd-backup --from-leader"');
             expect(gate("off", i).environment.ETCD_GATE_BACKUP).toBeUndefined();
-            expect(gate("direct", i).environment.ETCD_GATE_MODE).toBe("direct");
-            expect(gate("direct", i).environment.ETCD_GATE_BACKUP).toBeUndefined();
+            // Direct mode: the gate backs up from the machine that runs pulumi up, told where to.
+            expect(gate("direct", i).environment).toMatchObject({
+                ETCD_GATE_MODE: "direct",
+                ETCD_GATE_BACKUP: "1",
+                ETCD_GATE_BACKUP_URL: `s3://${one(T.bucket, "direct-backups").id}/etcd-backups/${clusterIdOf("direct")}/snapshots/`,
+                ETCD_GATE_BACKUP_KMS_KEY_ARN: keyArnOf("direct"),
+                ETCD_GATE_CLUSTER_ID: clusterIdOf("direct"),
+            });
         }
         // The final gate of the cluster does not back up: nothing changes after it.
         expect(one(T.command, "plain-ready").inputs.environment.ETCD_GATE_BACKUP).toBeUndefined();

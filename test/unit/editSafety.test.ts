@@ -88,9 +88,8 @@ describe.each(modes)("readiness mode %s", (mode) => {
     test(`the gates run in ${mode} mode and name their member`, async () => {
         const resources = await run(base);
         const gates = resources.filter((r) => r.type === "command:local:Command" && !r.name.startsWith("prod-image-"));
-        // The backup before a change runs on the members, which only ssm mode reaches.
         expect(gates.map((g) => g.name).sort()).toEqual([
-            ...(mode === "ssm" ? ["prod-backup-before-change"] : []),
+            "prod-backup-before-change",
             "prod-member-0-rolled",
             "prod-member-1-rolled",
             "prod-member-2-rolled",

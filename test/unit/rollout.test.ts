@@ -161,9 +161,24 @@ describe("an existing cluster", () => {
         expect(await revision({ ...base, tuning: { snapshotCount: 20000 } })).not.toBe(same);
     });
 
-    test("the backup before a change exists only where backups run through SSM Run Command", async () => {
+    test("in direct mode the backup before a change is taken from this machine: it is told where snapshots go; none without backups or readiness checks", async () => {
+        const direct = await run({ ...base, readiness: { mode: "direct" } }, before.resources);
+        const backup = direct.get(T.command, "prod-backup-before-change");
+        expect(direct.get(T.instance, "prod-member-0").dependsOn).toContain(backup.urn);
+        const env = backup.inputs.environment;
+        expect(env).toMatchObject({
+            ETCD_GATE_MODE: "direct",
+            ETCD_GATE_BEFORE_CHANGE: "1",
+            ETCD_GATE_CLUSTER_ID: direct.get(T.eni, "prod-member-0").inputs.tags["etcd:cluster"],
+            AWS_REGION: "eu-west-1",
+        });
+        expect(env.ETCD_GATE_BACKUP_URL).toMatch(new RegExp(`^s3://[a-z0-9.-]+/etcd-backups/${env.ETCD_GATE_CLUSTER_ID}/snapshots/$`));
+        expect(env.ETCD_GATE_BACKUP_KMS_KEY_ARN).toMatch(/^arn:aws:kms:eu-west-1:\d{12}:key\//);
+        expect(env.ETCD_GATE_ACCOUNT_ID).toMatch(/^\d{12}$/);
+        expect(env.ETCD_GATE_ENDPOINTS.split(",")).toHaveLength(3);
+        // The metadata's etcd version comes from the leader: before an upgrade the program's is not the cluster's.
+        expect(env.ETCD_GATE_ETCD_VERSION).toBeUndefined();
         for (const args of [
-            { ...base, readiness: { mode: "direct" } },
             { ...base, readiness: { mode: "none" } },
             { ...base, backup: { enabled: false } },
         ] as EtcdClusterArgs[]) {
