@@ -151,7 +151,9 @@ export function createMember(
         pulumi.interpolate`arn:${cluster.partition}:ssm:${cluster.region}:${cluster.accountId}:parameter${parameterName}`;
     const keyParameterNames = [parameterNames.serverKey, parameterNames.peerKey];
     const certificateParameterNames = [ssmFileNames.caCert, ssmFileNames.serverCert, ssmFileNames.peerCert].map((f) => `${prefix}/${f}`);
-    const membershipNames = cluster.membership ? [cluster.membership.discoveryName, ...(cluster.membership.library ? [cluster.membership.library.name] : [])] : [];
+    const membershipNames = cluster.membership
+        ? [cluster.membership.discoveryName, ...(cluster.membership.library ? [cluster.membership.library.name] : [])]
+        : [];
     const parameterArns = {
         keys: parameters ? keyParameterNames.map(parameterArn) : [],
         all: [...(parameters ? [...keyParameterNames, ...certificateParameterNames] : []), ...membershipNames].map(parameterArn),

@@ -121,48 +121,68 @@ describe.each([
     });
 });
 
-test("user-data names only the members before it: member 0 none, member 4 members 0 to 3", () => {
+test("members with a role find the cluster through the discovery parameter: no seeds in user-data, member 0 alone may found", () => {
+    const discovery = byName(five, T.parameter, "prod-members");
     const ips = [0, 1, 2, 3, 4].map(
         (i) => five.find((r) => r.type === "aws:ec2/networkInterface:NetworkInterface" && r.name === `prod-member-${i}`)!.outputs.privateIp,
     );
+    expect(discovery.inputs.insecureValue.split(",")).toEqual(ips.map((ip: string) => `https://${ip}:2379`));
     for (const i of [0, 2, 4]) {
         const userData: string = byName(five, T.instance, `prod-member-${i}`).inputs.userData;
-        const seeds = /SEEDS=\(([^)]*)\)/.exec(userData)![1];
-        expect(seeds.split(" ").filter(Boolean)).toEqual(ips.slice(0, i).map((ip: string) => `'${ip}'`));
+        expect(userData).toContain(`SEEDS=() MAY_FOUND=${i === 0 ? 1 : 0} DISCOVERY='${discovery.inputs.name}'`);
         expect(userData).not.toMatch(/ETCD_INITIAL_CLUSTER=/);
-        expect(userData).toMatch(new RegExp(`MAY_FOUND=${i === 0 ? 1 : 0}`));
     }
 });
 
-test("with SSM delivery the membership functions come from a per-cluster parameter whose SHA-256 user-data names", async () => {
-    const library = byName(five, T.parameter, "prod-membership-functions");
+test("with backups the membership functions ride in the pinned tools object: no parameter, no fetch in user-data", () => {
+    expect(five.some((r) => r.name === "prod-membership-functions")).toBe(false);
+    const tools = five.find((r) => r.type === "aws:s3/bucketObjectv2:BucketObjectv2")!;
+    expect(tools.inputs.content).toContain("install -D -m 0644 /dev/stdin /usr/local/lib/etcd/membership.sh <<'ETCD_MEMBER_TOOLS_EOF'\n");
+    expect(tools.inputs.content).toContain("join_cluster()");
+    const userData: string = byName(five, T.instance, "prod-member-3").inputs.userData;
+    expect(userData).toContain("readonly MEMBERSHIP_LIB=/usr/local/lib/etcd/membership.sh");
+    expect(userData).not.toContain("membership.sh'");
+    // install_tools (which writes them) runs before the join.
+    expect(userData.indexOf("  install_tools\n")).toBeLessThan(userData.indexOf("  join_cluster\n"));
+    // Each member's role may read the discovery parameter (its policy denies every other parameter).
+    const discovery = byName(five, T.parameter, "prod-members");
+    const policy = JSON.parse(byName(five, "aws:iam/rolePolicy:RolePolicy", "prod-member-3-keys").inputs.policy);
+    expect(policy.Statement.find((st: { Sid: string }) => st.Sid === "OwnParameters").Resource).toContain(discovery.outputs.arn);
+    expect(policy.Statement.find((st: { Sid: string }) => st.Sid === "NoOtherParameters").NotResource).toContain(discovery.outputs.arn);
+    expect(byName(five, T.instance, "prod-member-3").dependsOn).toContain(discovery.urn);
+});
+
+test("with SSM key delivery and no backups the functions come from a per-cluster parameter, fetched by fetch_ssm and checked by SHA-256", async () => {
+    const ssm = await run({ ...base, size: 3, backup: { enabled: false } });
+    const library = byName(ssm, T.parameter, "prod-membership-functions");
     expect(library.inputs.type).toBe("String");
     expect(library.inputs.insecureValue).toContain("join_cluster()");
     expect(Buffer.byteLength(library.inputs.insecureValue)).toBeLessThanOrEqual(4096); // the Standard tier's limit
     const { createHash } = await import("crypto");
     const sum = createHash("sha256").update(library.inputs.insecureValue).digest("hex");
-    const userData: string = byName(five, T.instance, "prod-member-3").inputs.userData;
-    expect(userData).toContain(sum);
-    expect(userData).toContain(library.inputs.name);
-    const discovery = byName(five, T.parameter, "prod-members");
-    expect(discovery.inputs.insecureValue.split(",")).toHaveLength(5);
-    // Each member's role may read both parameters (its policy denies every other parameter), and its
-    // instance waits for them.
-    const policy = JSON.parse(byName(five, "aws:iam/rolePolicy:RolePolicy", "prod-member-3-keys").inputs.policy);
+    const userData: string = byName(ssm, T.instance, "prod-member-2").inputs.userData;
+    expect(userData).toContain(`fetch_ssm membership.sh '${sum}' '${library.inputs.name}'`);
+    expect(userData).toContain("readonly MEMBERSHIP_LIB=/etc/etcd/pki/membership.sh");
+    // One fetch function for keys, certificates and the functions.
+    expect(userData.match(/get-parameter/g)).toHaveLength(1);
+    const discovery = byName(ssm, T.parameter, "prod-members");
+    const policy = JSON.parse(byName(ssm, "aws:iam/rolePolicy:RolePolicy", "prod-member-2-keys").inputs.policy);
     const own = policy.Statement.find((st: { Sid: string }) => st.Sid === "OwnParameters");
     expect(own.Resource).toEqual(expect.arrayContaining([library.outputs.arn, discovery.outputs.arn]));
-    const deny = policy.Statement.find((st: { Sid: string }) => st.Sid === "NoOtherParameters");
-    expect(deny.NotResource).toEqual(expect.arrayContaining([library.outputs.arn, discovery.outputs.arn]));
-    expect(byName(five, T.instance, "prod-member-3").dependsOn).toEqual(expect.arrayContaining([library.urn, discovery.urn]));
+    expect(byName(ssm, T.instance, "prod-member-2").dependsOn).toEqual(expect.arrayContaining([library.urn, discovery.urn]));
 });
 
-test("inline keys without any role (direct readiness, no backups) carry the membership functions in user-data instead", async () => {
+test("inline keys without any role (direct readiness, no backups) carry the membership functions and the seeds in user-data instead", async () => {
     const inline = await run({ ...base, size: 3, keyDelivery: "inline", readiness: { mode: "direct" }, backup: { enabled: false } });
-    expect(inline.some((r) => r.name === "prod-membership-functions")).toBe(false);
+    expect(inline.some((r) => r.type === T.parameter)).toBe(false);
+    const ips = [0, 1].map(
+        (i) => inline.find((r) => r.type === "aws:ec2/networkInterface:NetworkInterface" && r.name === `prod-member-${i}`)!.outputs.privateIp,
+    );
     // Compressed (user-data with inline keys is secret, so no diff is shown): decoded as cloud-init does.
-    const files = memberFromUserData(byName(inline, T.instance, "prod-member-1").inputs.userData).files;
+    const files = memberFromUserData(byName(inline, T.instance, "prod-member-2").inputs.userData).files;
     expect(files.get("/usr/local/lib/etcd/membership.sh")).toContain("join_cluster()");
     expect(files.get("/usr/local/sbin/etcd-bootstrap")).toContain("join_cluster\n");
+    expect(files.get("/usr/local/sbin/etcd-bootstrap")).toContain(`SEEDS=('${ips[0]}' '${ips[1]}') MAY_FOUND=0 DISCOVERY=''`);
 });
 
 describe("availability summary of an edit", () => {

@@ -285,8 +285,8 @@ describe("storage and keys", () => {
 
     test("kmsKeyArn: no key is created; the caller's key encrypts parameters, data and root volumes, and the decrypt grant names it", () => {
         expect(of("callerkms", T.kms)).toEqual([]);
-        // Per member: server and peer keys, and the CA, server and peer certificates; the two membership parameters.
-        expect(of("callerkms", T.parameter)).toHaveLength(17);
+        // Per member: server and peer keys, and the CA, server and peer certificates; the cluster's discovery parameter.
+        expect(of("callerkms", T.parameter)).toHaveLength(16);
         for (const p of of("callerkms", T.parameter)) {
             // Keys are SecureStrings under the caller's key; certificates are public, plain Strings.
             if (p.name.endsWith("-key")) expect(p.inputs).toMatchObject({ type: "SecureString", keyId: callerKms });
@@ -348,9 +348,10 @@ describe("identity and access", () => {
 
     test("inline keys with ssm readiness: a role with the SSM agent policy only; inline keys with direct readiness: the backup policy and the parameter deny, or no role at all without backups", () => {
         // The SSM agent policy allows reading every parameter: an explicit deny takes that back, except for the
-        // cluster's two membership parameters (String, nothing secret), which the member reads at first start.
+        // cluster's discovery parameter (String, nothing secret), which the member reads at first start (the
+        // membership functions ride in the tools object with backups).
         const membership = of("inline", T.parameter).map((p) => p.outputs.arn);
-        expect(membership).toHaveLength(2);
+        expect(membership).toHaveLength(1);
         for (const policy of of("inline", T.policy).filter((p) => p.name.endsWith("-keys"))) {
             expect(JSON.parse(policy.inputs.policy).Statement).toEqual([
                 { Sid: "OwnParameters", Effect: "Allow", Action: "ssm:GetParameter", Resource: expect.arrayContaining(membership) },
@@ -384,7 +385,7 @@ describe("identity and access", () => {
         expect(script).toContain("peer.key");
         expect(memberFiles("plain", 1)["/etc/etcd/pki/server.key"]).toBeUndefined();
         // No key or certificate parameter: only the cluster's membership parameters.
-        expect(of("inline", T.parameter).map((p) => p.inputs.name.split("/").pop())).toEqual(["membership.sh", "members"]);
+        expect(of("inline", T.parameter).map((p) => p.inputs.name.split("/").pop())).toEqual(["members"]);
         const files = memberFiles("inline", 1);
         expect(files["/etc/etcd/pki/server.key"]).toMatch(/^-----BEGIN (EC )?PRIVATE KEY-----/);
         expect(files["/etc/etcd/pki/peer.key"]).toMatch(/^-----BEGIN (EC )?PRIVATE KEY-----/);
@@ -485,13 +486,12 @@ describe("tuning", () => {
 });
 
 describe("size and members", () => {
-    test("size 5: five members, each naming the members before it as where to find the cluster, none listing the membership", () => {
+    test("size 5: five members, each finding the cluster through the discovery parameter (no seeds needed), none listing the membership", () => {
         expect(of("size5", T.instance)).toHaveLength(5);
         for (let i = 0; i < 5; i++) {
             expect(etcdEnv("size5", i).ETCD_INITIAL_CLUSTER).toBeUndefined();
             expect(etcdEnv("size5", i).ETCD_NAME).toBe(`size5-${i}`);
-            const seeds = Array.from({ length: i }, (_, k) => `'${ip("size5", k)}'`).join(" ");
-            expect(bootScript("size5", i)).toContain(`SEEDS=(${seeds}) MAY_FOUND=${i === 0 ? 1 : 0}`);
+            expect(bootScript("size5", i)).toMatch(new RegExp(`SEEDS=\\(\\) MAY_FOUND=${i === 0 ? 1 : 0} DISCOVERY='/etcd/size5-[0-9a-f]{8}/members'`));
         }
     });
 });

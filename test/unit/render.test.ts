@@ -149,7 +149,7 @@ describe("boot script", () => {
         expect(script).toContain("readonly SSM_PREFIX='/etcd/c/etcd-0'");
         expect(script).toContain(`fetch_ssm ca.crt '${"a".repeat(64)}'`);
         expect(script).toMatch(/^  fetch_ssm server.key$/m);
-        expect(script).toContain("local name=$SSM_PREFIX/$1 path=$PKI_DIR/$1");
+        expect(script).toContain("local name=${3:-$SSM_PREFIX/$1} path=$PKI_DIR/$1");
         expect(script).toContain("retry 8 aws ssm get-parameter");
         expect(script).toContain("systemctl start --no-block etcd.service");
     });

@@ -2,6 +2,7 @@
 // in its variable, the etcdctl profile, the growfs units, the boot script's tool list, settings and refusals,
 // the comment stripping, and the user-data files' modes. Expected values are literals written from etcd's,
 // systemd's and Amazon Linux's documentation, not computed by the code under test.
+import { gunzipSync } from "zlib";
 import { parse } from "yaml";
 import { renderAuthScript } from "../../components/render/authBootstrap";
 import { renderBootScript, withoutComments } from "../../components/render/bootScript";
@@ -216,9 +217,15 @@ describe("boot script structure", () => {
 
 describe("cloud-config and member user-data details", () => {
     const writeFiles = (doc: string) =>
-        (parse(doc.replace(/^#cloud-config\n/, "")).write_files as { path: string; permissions?: string; owner?: string; content: string }[]).reduce<
-            Record<string, { permissions?: string; owner?: string; content: string }>
-        >((all, f) => ({ ...all, [f.path]: f }), {});
+        (
+            parse(doc.replace(/^#cloud-config\n/, "")).write_files as {
+                path: string;
+                permissions?: string;
+                owner?: string;
+                encoding?: string;
+                content: string;
+            }[]
+        ).reduce<Record<string, { permissions?: string; owner?: string; encoding?: string; content: string }>>((all, f) => ({ ...all, [f.path]: f }), {});
 
     test("an owner or mode other than cloud-init's default is written; multi-line content is a literal block", () => {
         const doc = renderCloudConfig({
@@ -242,7 +249,11 @@ describe("cloud-config and member user-data details", () => {
         expect(f["/etc/systemd/system/etcd-growfs.service"].content).toContain("ExecStart=/usr/local/sbin/etcd-bootstrap grow-data");
         expect(f["/etc/systemd/system/etcd-growfs.timer"].content).toContain("OnUnitActiveSec=5min");
         expect(f["/usr/local/sbin/etcd-enable-auth"].permissions).toBe("0700");
-        expect(f["/usr/local/sbin/etcd-bootstrap"].content).toContain("\n  systemctl start --no-block 'etcd-enable-auth.service'\n");
+        // Inline-key user-data is secret (never shown in a preview): its scripts are compressed, as cloud-init's gz+b64.
+        expect(f["/usr/local/sbin/etcd-bootstrap"]).toMatchObject({ encoding: "gz+b64", permissions: "0755" });
+        expect(gunzipSync(Buffer.from(f["/usr/local/sbin/etcd-bootstrap"].content, "base64")).toString()).toContain(
+            "\n  systemctl start --no-block 'etcd-enable-auth.service'\n",
+        );
     });
 });
 
