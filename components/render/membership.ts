@@ -102,9 +102,9 @@ cluster_list() {
   local all
   list=""
   all=$(urls) || return 2
-  for url in $(awk 'NF && !s[$0]++' <<<"$all"); do
+  while read -r -u 4 url; do
     [[ "$url" != "$SELF_CLIENT" ]] && open_port "$url" && list=$(ctl --endpoints="$url" member list -w simple 2>/dev/null | tr -d ' ') && [[ -n "$list" ]] && return
-  done
+  done 4< <(awk 'NF && !s[$0]++' <<<"$all")
   list=""
   return 1
 }

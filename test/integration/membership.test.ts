@@ -107,7 +107,7 @@ function removeStep(c: LocalCluster, name: string, peer: string, timeoutSeconds:
 }
 
 test.each([
-    ["the membership functions (SSM parameter)", renderMembershipLibrary()],
+    ["the membership functions", renderMembershipLibrary()],
     ["the removal script", renderMemberRemovalScript()],
     ["the direct removal step", `#!/bin/bash\n${renderDirectRemoveStep()}`],
     ["the SSM removal step", `#!/bin/bash\n${renderSsmRemoveStep()}`],
