@@ -184,6 +184,28 @@ describe("member user-data files", () => {
         );
     });
 
+    test("the membership functions' source must be one the member has: the tools object needs backups, the SSM parameter needs SSM keys", () => {
+        const tls = { caCertPem: "CA", serverCertPem: "S", peerCertPem: "P", serverKeyPem: "SK", peerKeyPem: "PK" };
+        expect(() => renderMemberUserData(memberParams("3.5.30", { membershipLibrary: "tools" }))).toThrow(
+            "member etcd-0: the membership functions come with the tools object only when there is one (backups)",
+        );
+        expect(() =>
+            renderMemberUserData(
+                memberParams("3.5.30", { ssmParameterPrefix: undefined, tls, membershipLibrary: { name: "/etcd/c/membership.sh", sha256: "e".repeat(64) } }),
+            ),
+        ).toThrow("the membership functions are fetched from SSM with the keys");
+        // With the tools object: no fetch and no file of their own in user-data, the tools installer writes them.
+        const withTools = renderMemberUserData(
+            memberParams("3.5.30", {
+                membershipLibrary: "tools",
+                memberTools: { url: "s3://b/tools/member-tools.sh", sha256: "a".repeat(64), restore: false },
+            }),
+        );
+        expect(withTools).toContain("readonly MEMBERSHIP_LIB=/usr/local/lib/etcd/membership.sh");
+        expect(withTools).not.toContain("path: /usr/local/lib/etcd/membership.sh");
+        expect(withTools).not.toContain("fetch_ssm membership.sh");
+    });
+
     test("a PEM's digest ignores how many newlines end it, and only those", () => {
         // sha256 of "A\n", as `printf 'A\n' | sha256sum` prints it.
         const digestOfALine = "06f961b802bc46ee168555f066d28f4f0e9afdf3f88174c1ee6f9de004fc30a0";
