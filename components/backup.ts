@@ -4,6 +4,8 @@ import { EtcdBackupArgs, EtcdRestoreArgs } from "./args";
 import { EtcdVersion } from "./releases";
 import { createHash } from "crypto";
 import { defragFiles, defragPaths } from "./render/maintenance";
+import { renderMembershipLibrary } from "./render/membership";
+import { memberPaths } from "./render/paths";
 import { backupIntervalsMinutes, backupMetric, backupPaths, memberToolFiles, renderToolsInstaller, SnapshotTool } from "./render/backup";
 import { EtcdClusterArgumentError } from "./validation";
 
@@ -393,8 +395,10 @@ export function clusterBackup(a: ClusterBackupArgs): ClusterBackup {
     const installer = pulumi.all([store.bucket, a.kmsKeyArn, a.region]).apply(([bucket, kmsKeyArn, region]) =>
         renderToolsInstaller(
             [
-                // Defragmentation (render/maintenance.ts) rides along: user-data has no room for it next to the tools' pin.
+                // Defragmentation (render/maintenance.ts) and the membership functions (render/membership.ts) ride
+                // along: user-data has no room for them next to the tools' pin.
                 ...defragFiles(),
+                { path: memberPaths.membershipLibrary, content: renderMembershipLibrary(), mode: "0644" },
                 ...memberToolFiles({
                     backup: {
                         clusterId: a.clusterId,

@@ -6,6 +6,7 @@ import { EtcdClusterArgs } from "./args";
 import { backupLayout, clusterBackup, resolveBackup, resolveRestore } from "./backup";
 import { clusterIdentity, memberParameterPrefix } from "./identity";
 import { Member, MemberContext, memberInterface, prepareMember } from "./member";
+import { membershipLayout, membershipParameters } from "./membership";
 import { memberSecurityGroup } from "./network";
 import { EtcdFaultTolerance, faultTolerance, memberZoneIndexes } from "./placement";
 import { instanceArch, officialReleaseUrl, pinnedChecksum, ReleaseArch } from "./releases";
@@ -130,17 +131,23 @@ export class EtcdCluster extends pulumi.ComponentResource {
         const securityGroup = memberSecurityGroup(name, args, tags, this);
         this.securityGroupId = securityGroup.id;
 
-        // Members: interfaces first, since every member's configuration lists every member's address.
+        // Members: interfaces first, since a member's configuration names the members before it.
         const zoneIndexes = memberZoneIndexes(settings.size, settings.zoneCount);
         const subnetZones = args.subnetIds.map((id) => aws.ec2.getSubnetOutput({ id }, parent).availabilityZone);
         const interfaces = zoneIndexes.map((zone, i) => memberInterface({ name, parent: this, memberNames, tags }, i, args.subnetIds[zone], securityGroup.id));
         const endpoints: pulumi.Output<MemberEndpoint[]> = pulumi
             .all(interfaces.map((eni) => eni.privateIp))
             .apply((ips) => ips.map((ip, i) => ({ name: memberNames[i], ip })));
+        // What members read at first start (see membership.ts).
+        const layout = membershipLayout(settings, backup !== undefined);
+        const membership = membershipParameters(name, clusterId, layout, endpoints, tags, this);
         const cluster: MemberContext = {
             name,
             parent: this,
             clusterId,
+            base,
+            membershipLayout: layout,
+            membership,
             memberNames,
             args,
             settings,
@@ -173,6 +180,7 @@ export class EtcdCluster extends pulumi.ComponentResource {
             explicitAmi: args.ami,
             accountId: settings.readinessMode === "ssm" || clusterBackups ? accountId : pulumi.output(""),
             backup: clusterBackups?.target,
+            base,
         };
 
         // A new cluster creates every member at once; on an existing one the first member waits for the backup

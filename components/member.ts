@@ -5,7 +5,9 @@ import { ClusterBackup } from "./backup";
 import { certificateParameter, ClusterIdentity, keyParameter, memberInstanceProfile, memberKeyParameterNames, memberParameterPrefix } from "./identity";
 import { issueCertificate, peerCertificateParams, serverCertificateParams } from "./pki";
 import { ReleaseArch } from "./releases";
+import { MembershipLayout, MembershipParameters } from "./membership";
 import { MemberEndpoint } from "./render/etcdConfig";
+import { allMemberNames } from "./render/membership";
 import { renderMemberUserData, ssmFileNames } from "./render/memberUserData";
 import { checkUserDataSize, ClusterSettings, ResolvedDataVolume } from "./validation";
 
@@ -23,8 +25,14 @@ export interface MemberContext {
     settings: ClusterSettings;
     tags: pulumi.Output<Record<string, string>>;
     identity: ClusterIdentity;
-    /** Every member's name and fixed address: each member's configuration lists them all. */
+    /** Every member's name and fixed address; a member's configuration names only those before it. */
     endpoints: pulumi.Output<MemberEndpoint[]>;
+    /** The safe cluster name that member names start with. */
+    base: string;
+    /** Where members find the membership functions and the discovery list (membership.ts). */
+    membershipLayout: MembershipLayout;
+    /** The membership parameters, when members have a role to read them with. */
+    membership?: MembershipParameters;
     release: pulumi.Output<{ url: string; sha256: string }>;
     arch: pulumi.Output<ReleaseArch>;
     region: pulumi.Output<string>;
@@ -150,9 +158,12 @@ export function prepareMember(cluster: MemberContext, i: number, eni: aws.ec2.Ne
         pulumi.interpolate`arn:${cluster.partition}:ssm:${cluster.region}:${cluster.accountId}:parameter${parameterName}`;
     const keyParameterNames = [parameterNames.serverKey, parameterNames.peerKey];
     const certificateParameterNames = [ssmFileNames.caCert, ssmFileNames.serverCert, ssmFileNames.peerCert].map((f) => `${prefix}/${f}`);
+    const membershipNames = cluster.membership
+        ? [cluster.membership.discoveryName, ...(cluster.membership.library ? [cluster.membership.library.name] : [])]
+        : [];
     const parameterArns = {
-        keys: keyParameterNames.map(parameterArn),
-        all: [...keyParameterNames, ...certificateParameterNames].map(parameterArn),
+        keys: parameters ? keyParameterNames.map(parameterArn) : [],
+        all: [...(parameters ? [...keyParameterNames, ...certificateParameterNames] : []), ...membershipNames].map(parameterArn),
     };
     const profile = memberInstanceProfile(
         name,
@@ -160,7 +171,7 @@ export function prepareMember(cluster: MemberContext, i: number, eni: aws.ec2.Ne
         settings,
         cluster.partition,
         identity.kmsKeyArn,
-        parameters && { all: parameterArns.all, keys: parameterArns.keys },
+        parameterArns.all.length > 0 ? parameterArns : undefined,
         tags,
         cluster.parent,
         cluster.backup?.memberPolicy,
@@ -183,7 +194,15 @@ export function prepareMember(cluster: MemberContext, i: number, eni: aws.ec2.Ne
         .apply(({ members, rel, a, reg, volumeId, caPem, serverPem, peerPem, serverKey, peerKey, tools }) => {
             const text = renderMemberUserData({
                 member: members[i],
-                members,
+                // Only the members before this one: a size change leaves this member's user-data unchanged.
+                seeds: members.slice(0, i),
+                discoveryParameter: cluster.membership?.discoveryName,
+                // The library parameter exists exactly when the layout says "ssm".
+                membershipLibrary: cluster.membership?.library
+                    ? { name: cluster.membership.library.name, sha256: cluster.membership.library.sha256 }
+                    : cluster.membershipLayout.library === "tools"
+                      ? "tools"
+                      : "user-data",
                 clusterToken: cluster.clusterToken ?? clusterId,
                 version: settings.version.text,
                 features: settings.features,
@@ -196,7 +215,8 @@ export function prepareMember(cluster: MemberContext, i: number, eni: aws.ec2.Ne
                 dataVolumeId: volumeId,
                 region: reg,
                 ssmParameterPrefix: parameters ? prefix : undefined,
-                enableAuth: settings.auth && i === 0 ? { memberNames: cluster.memberNames } : undefined,
+                // Users for every possible member name: members added later authenticate with their certificate too.
+                enableAuth: settings.auth && i === 0 ? { memberNames: allMemberNames(cluster.base) } : undefined,
                 memberTools: tools,
                 defragInUserData: cluster.defragInUserData,
                 tls: {
@@ -237,6 +257,9 @@ export function prepareMember(cluster: MemberContext, i: number, eni: aws.ec2.Ne
                     ...allParameters,
                     ...(profile ? [profile.profile, ...profile.policies] : []),
                     ...(cluster.backup?.ready ?? []),
+                    ...(cluster.membership
+                        ? [cluster.membership.discovery, ...(cluster.membership.library ? [cluster.membership.library.parameter] : [])]
+                        : []),
                 ]),
             },
         );

@@ -5,7 +5,9 @@ import { createHash } from "crypto";
 import { healthGateScript } from "./healthGate";
 import { BackupTarget } from "./backup";
 import { ClusterCa, IssuedCertificate } from "./pki";
-import { clientUrl, MemberEndpoint } from "./render/etcdConfig";
+import { clientUrl, MemberEndpoint, peerUrl } from "./render/etcdConfig";
+import { allMemberNames } from "./render/membership";
+import { renderDirectRemoveStep, renderSsmRemoveStep } from "./render/memberRemoval";
 import { ClusterSettings } from "./validation";
 import { Member, PreparedMember } from "./member";
 
@@ -63,6 +65,8 @@ export interface RolloutContext {
     accountId: pulumi.Output<string>;
     /** Backups are on: the gates back the cluster up before a change and before each next member changes. */
     backup?: pulumi.Output<BackupTarget>;
+    /** The safe cluster name that member names start with. */
+    base: string;
 }
 
 /**
@@ -137,7 +141,7 @@ export function backupBeforeChange(rollout: RolloutContext, members: PreparedMem
             update: script,
             interpreter: ["/bin/bash", "-c"],
             environment: pulumi
-                .all([gateEnvironment(rollout, []), backupEnvironment(rollout), pulumi.all(members.map((m) => memberRevision(rollout, m)))])
+                .all([gateEnvironment(rollout, [], rollout.endpoints), backupEnvironment(rollout), pulumi.all(members.map((m) => memberRevision(rollout, m)))])
                 .apply(([env, backup, revisions]): Record<string, string> => {
                     const { ETCD_GATE_INSTANCE_IDS: _byTagInstead, ...gate } = env;
                     const { ETCD_GATE_BACKUP: _always, ...where } = backup;
@@ -155,44 +159,76 @@ export function backupBeforeChange(rollout: RolloutContext, members: PreparedMem
 }
 
 /**
- * Rolling gate of one member: when this member is replaced or restarted, the next one waits until the
- * cluster is healthy again. At creation there is nothing to wait for (no quorum exists before every member
- * does), so its create only records the launch. Undefined when the readiness check is off.
+ * The membership step of one member, after its instance (undefined when the readiness check is off):
+ * - create and update: the gate, until the cluster is healthy and this member and every member before it
+ *   are in the member list as started voters with their peer URLs (a new member has added itself as a
+ *   learner and been promoted). On an existing cluster the next member's instance depends on this step, so
+ *   members join, and are replaced or restarted, one at a time; on a new cluster nothing waits for it. With
+ *   backups the update (a member replaced or restarted) then backs the cluster up before the next member
+ *   changes (on a member in ssm mode, from this machine in direct mode); the create does not (a new cluster
+ *   has nothing to back up);
+ * - delete (scale-down): removes the member from the cluster before its instance is destroyed (the step
+ *   depends on the instance, so Pulumi deletes the step first), after every higher member has left and
+ *   refusing while the rest is unhealthy.
+ * Its environment names this member and those before it only: a size change leaves it unchanged.
  */
 export function memberGate(rollout: RolloutContext, i: number, member: Member): command.local.Command | undefined {
     const { settings } = rollout;
     if (settings.readinessMode === "none") {
         return undefined;
     }
+    const gate = healthGateScript();
+    // A member's first gate runs no backup: on a new cluster every member's gate runs at once, on an empty one.
+    const firstGate = `unset ETCD_GATE_BACKUP\n${gate}`;
+    const upToThis = rollout.endpoints.apply((ms) => ms.slice(0, i + 1));
     return new command.local.Command(
         `${rollout.name}-member-${i}-rolled`,
         {
-            create: `echo "etcd member ${member.name} launched"`,
-            update: healthGateScript(),
+            create: firstGate,
+            update: gate,
+            delete: settings.readinessMode === "ssm" ? renderSsmRemoveStep() : renderDirectRemoveStep(),
             interpreter: ["/bin/bash", "-c"],
             // Whatever replaces or restarts this member changes this environment, so the gate's update
             // (the health wait) runs before the next member is touched.
             environment: pulumi
                 .all([
-                    gateEnvironment(rollout, [member.instance.id]),
+                    gateEnvironment(rollout, [member.instance.id], upToThis),
                     backsUpBeforeChanges(rollout) ? backupEnvironment(rollout) : {},
                     memberRevision(rollout, member),
+                    upToThis,
                 ])
-                .apply(([env, backup, revision]): Record<string, string> => ({
+                .apply(([env, backup, revision, ms]): Record<string, string> => ({
                     ...env,
                     ...backup,
+                    ...membershipEnvironment(ms, false),
                     ETCD_GATE_MEMBER: member.name,
                     ETCD_GATE_MEMBER_REVISION: revision,
+                    ETCD_REMOVE_MEMBER: member.name,
+                    ETCD_REMOVE_PEER_URL: peerUrl(ms[i].ip),
+                    // Scale-down removes the highest index first, whatever order Pulumi deletes the steps in.
+                    ETCD_REMOVE_AFTER: allMemberNames(rollout.base)
+                        .slice(i + 1)
+                        .join(" "),
                 })),
         },
         { parent: rollout.parent, dependsOn: [member.attachment] },
     );
 }
 
+/** What the gate expects of the member list (scripts/etcd-health-gate.sh). */
+function membershipEnvironment(members: MemberEndpoint[], exact: boolean, leaving: string[] = []): Record<string, string> {
+    return {
+        ETCD_GATE_MEMBERS: members.map((m) => `${m.name}=${peerUrl(m.ip)}`).join(","),
+        ETCD_GATE_MEMBERS_EXACT: String(exact),
+        ...(leaving.length > 0 ? { ETCD_GATE_LEAVING: leaving.join(" ") } : {}),
+    };
+}
+
 /**
  * The readiness check of the whole cluster, after every member (and, on an existing cluster, every member's
- * gate): `pulumi up` ends when etcd is healthy. At creation the member gates only record the launch, so the
- * check need not wait for them, which keeps a new cluster's critical path one step shorter.
+ * step): `pulumi up` ends when etcd is healthy and its member list is exactly the program's members. Members
+ * that a scale-down removes are deleted after it (Pulumi deletes last): they are tolerated as leaving. On a
+ * new cluster the check need not wait for the member steps, which keeps the critical path one step shorter.
  */
 export function clusterReadyGate(
     rollout: RolloutContext,
@@ -210,10 +246,23 @@ export function clusterReadyGate(
             create: script,
             update: script,
             interpreter: ["/bin/bash", "-c"],
-            environment: gateEnvironment(
-                rollout,
-                members.map((m) => m.instance.id),
-            ),
+            environment: pulumi
+                .all([
+                    gateEnvironment(
+                        rollout,
+                        members.map((m) => m.instance.id),
+                        rollout.endpoints,
+                    ),
+                    rollout.endpoints,
+                ])
+                .apply(([env, ms]): Record<string, string> => ({
+                    ...env,
+                    ...membershipEnvironment(
+                        ms,
+                        true,
+                        allMemberNames(rollout.base).filter((n) => !ms.some((m) => m.name === n)),
+                    ),
+                })),
         },
         {
             parent: rollout.parent,
@@ -223,7 +272,11 @@ export function clusterReadyGate(
 }
 
 /** Environment of the readiness check (scripts/etcd-health-gate.sh). */
-function gateEnvironment(rollout: RolloutContext, instanceIds: pulumi.Input<string>[]): pulumi.Output<Record<string, string>> {
+function gateEnvironment(
+    rollout: RolloutContext,
+    instanceIds: pulumi.Input<string>[],
+    endpoints: pulumi.Output<MemberEndpoint[]>,
+): pulumi.Output<Record<string, string>> {
     const { settings } = rollout;
     const common = {
         ETCD_GATE_MODE: settings.readinessMode,
@@ -241,7 +294,7 @@ function gateEnvironment(rollout: RolloutContext, instanceIds: pulumi.Input<stri
     // Direct mode hands the client key to the check: the whole environment is secret.
     return pulumi.secret(
         pulumi
-            .all([rollout.endpoints, rollout.ca.certPem, rollout.client.certPem, rollout.client.privateKeyPem])
+            .all([endpoints, rollout.ca.certPem, rollout.client.certPem, rollout.client.privateKeyPem])
             .apply(([ms, caPem, certPem, keyPem]): Record<string, string> => ({
                 ...common,
                 ETCD_GATE_ENDPOINTS: ms.map((m) => clientUrl(m.ip)).join(","),

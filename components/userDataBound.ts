@@ -4,7 +4,9 @@
 // ids, the region, certificates and keys, an output-valued URL) replaced by a placeholder of its largest
 // possible size. A feature that adds to user-data is counted as soon as it renders, and the reserve keeps
 // room for those still to come.
+import { membershipLayout, membershipParameterNames } from "./membership";
 import { ReleaseArch } from "./releases";
+import { allMemberNames } from "./render/membership";
 import { MemberTlsMaterial, MemberUserDataParams, renderMemberUserData } from "./render/memberUserData";
 import { ClusterSettings, EtcdClusterArgumentError, limits } from "./validation";
 
@@ -72,13 +74,18 @@ export function userDataBound(p: UserDataBoundParams): UserDataBound {
     const key = pemPlaceholder(alg === "RSA" ? "RSA PRIVATE KEY" : "EC PRIVATE KEY", derBound[alg].key);
     const tls: MemberTlsMaterial = { caCertPem, serverCertPem: issued, peerCertPem: issued, serverKeyPem: key, peerKeyPem: key };
     const members = p.memberNames.map((name) => ({ name, ip: "255.255.255.255" }));
+    const layout = membershipLayout(s, p.backupTools !== undefined);
+    const parameterNames = membershipParameterNames(p.clusterId);
+    const base = p.memberNames[0].replace(/-0$/, "");
     let largest: UserDataBound = { bytes: 0, member: "" };
     for (const arch of p.arches) {
         const releaseUrl = typeof p.binaryUrl === "string" ? p.binaryUrl : p.binaryUrl === "output" ? "x".repeat(limits.binaryUrlChars) : p.officialUrl(arch);
         members.forEach((member, i) => {
             const params: MemberUserDataParams = {
                 member,
-                members,
+                seeds: members.slice(0, i),
+                discoveryParameter: layout.discovery ? parameterNames.discovery : undefined,
+                membershipLibrary: layout.library === "ssm" ? { name: parameterNames.library, sha256: "f".repeat(64) } : layout.library,
                 clusterToken: p.backupTools?.restore ? `${p.clusterId}-r00000000` : p.clusterId,
                 version: s.version.text,
                 features: s.features,
@@ -91,7 +98,7 @@ export function userDataBound(p: UserDataBoundParams): UserDataBound {
                 dataVolumeId: `vol-${"f".repeat(17)}`,
                 region: "x".repeat(24),
                 ssmParameterPrefix: s.keyDelivery === "ssm" ? p.ssmParameterPrefix(member.name) : undefined,
-                enableAuth: s.auth && i === 0 ? { memberNames: p.memberNames } : undefined,
+                enableAuth: s.auth && i === 0 ? { memberNames: allMemberNames(base) } : undefined,
                 // The longest bucket name (a bucket the component creates, or one passed as an output) and the real key.
                 memberTools: p.backupTools && {
                     url: `s3://${"b".repeat(63)}/${p.backupTools.toolsKey}`,

@@ -26,16 +26,26 @@
 #     ETCD_GATE_BACKUP_KMS_KEY_ARN  the cluster's KMS key (the bucket refuses objects without it)
 #     ETCD_GATE_CLUSTER_ID, AWS_REGION  the metadata's cluster and the bucket's region
 #   ETCD_GATE_BEFORE_CHANGE    optional: 1 = instead of the health wait, back up the running cluster before a
-#                              change, retried until the timeout. ssm mode: through one running instance tagged
-#                              etcd:cluster=ETCD_GATE_CLUSTER_ID (the next one if it fails); no running instance
-#                              means no cluster yet, and nothing to back up. direct mode: from this machine, as
-#                              above; no endpoint answering means the same
+#                              change, retried until the timeout, when an instance tagged etcd:cluster=
+#                              ETCD_GATE_CLUSTER_ID runs (none: no cluster yet, nothing to back up). ssm mode:
+#                              through one of those instances (the next one if it fails); direct mode: from this
+#                              machine, as above
+#   membership (optional; both modes): the cluster's member list must hold these members, each started, a
+#   voter and with these peer URLs:
+#     ETCD_GATE_MEMBERS          comma-separated name=https://IP:2380
+#     ETCD_GATE_MEMBERS_EXACT    true: any other member fails the gate (the final gate); false: others are
+#                                ignored (a member's own step, which knows the members before it only)
+#     ETCD_GATE_LEAVING          space-separated names that this update removes after the gate (scale-down):
+#                                tolerated as extra members
 set -euo pipefail
 
 readonly mode=${ETCD_GATE_MODE:-direct}
 readonly timeout=${ETCD_GATE_TIMEOUT_SECONDS:-900}
 readonly interval=${ETCD_GATE_INTERVAL_SECONDS:-10}
 readonly label=${ETCD_GATE_MEMBER:-cluster}
+readonly expected_members=${ETCD_GATE_MEMBERS:-}
+readonly exact_members=${ETCD_GATE_MEMBERS_EXACT:-false}
+readonly leaving=" ${ETCD_GATE_LEAVING:-} "
 
 log() { echo "etcd-health-gate[$label]: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -47,9 +57,14 @@ check_direct() {
     out=$(ETCDCTL_API=3 etcdctl --endpoints="$ETCD_GATE_ENDPOINTS" --cacert="$tmp/ca.crt" --cert="$tmp/client.crt" \
       --key="$tmp/client.key" --command-timeout=5s endpoint health 2>&1) && ok=1
     reason=$(tr '\n' ' ' <<<"$out")
-    (( ok == 1 ))
+    (( ok == 1 )) || return 1
+    [[ -n "$expected_members" ]] || return 0
+    out=$(ETCDCTL_API=3 etcdctl --endpoints="$ETCD_GATE_ENDPOINTS" --cacert="$tmp/ca.crt" --cert="$tmp/client.crt" \
+      --key="$tmp/client.key" --command-timeout=5s member list -w simple 2>&1) || { reason="member list failed: ${out//$'\n'/ }"; return 1; }
+    check_membership "$out"
     return
   fi
+  [[ -z "$expected_members" ]] || die "checking the membership (ETCD_GATE_MEMBERS) needs etcdctl on this machine"
   IFS=, read -r -a endpoints <<<"$ETCD_GATE_ENDPOINTS"
   for endpoint in "${endpoints[@]}"; do
     out=$(curl --silent --show-error --max-time 5 --cacert "$tmp/ca.crt" --cert "$tmp/client.crt" \
@@ -82,15 +97,21 @@ use_stack_credentials() {
   fi
 }
 
-# check_ssm: `etcdctl endpoint health --cluster` on each instance, through SSM Run Command.
+# check_ssm: `etcdctl endpoint health --cluster` on each instance through SSM Run Command, then the member list
+# as the first healthy instance sees it.
 check_ssm() {
-  run_ssm "etcd readiness gate" '. /etc/profile.d/etcdctl.sh && etcdctl --command-timeout=5s endpoint health --cluster' 60
+  local list
+  run_ssm "etcd readiness gate" '. /etc/profile.d/etcdctl.sh && etcdctl --command-timeout=5s endpoint health --cluster && echo ---member-list--- && etcdctl --command-timeout=5s member list -w simple' 60 || return 1
+  list=$(sed -n '/^---member-list---$/,$p' <<<"$ssm_output" | tail -n +2)
+  check_membership "$list"
 }
 
 # run_ssm COMMENT COMMAND SECONDS: COMMAND on each instance through SSM Run Command. The instances are polled
-# together, for at most SECONDS and never past the overall deadline. Sets $reason on failure.
+# together, for at most SECONDS and never past the overall deadline. Sets $reason on failure, and $ssm_output
+# to the standard output of the first instance that succeeded.
 run_ssm() {
   local command_id instance status output failed=() instances pending=() still limit
+  ssm_output=""
   read -r -a instances <<<"$ETCD_GATE_INSTANCE_IDS"
   command_id=$(aws_cli ssm send-command --region "$AWS_REGION" --document-name AWS-RunShellScript \
     --instance-ids "${instances[@]}" --comment "$1" --parameters "commands=[\"$2\"]" \
@@ -115,6 +136,9 @@ run_ssm() {
       output=$(aws_cli ssm get-command-invocation --region "$AWS_REGION" --command-id "$command_id" \
         --instance-id "$instance" --query StandardErrorContent --output text 2>/dev/null || true)
       failed+=("$instance: $status ${output//$'\n'/ }")
+    elif [[ -z "$ssm_output" ]]; then
+      ssm_output=$(aws_cli ssm get-command-invocation --region "$AWS_REGION" --command-id "$command_id" \
+        --instance-id "$instance" --query StandardOutputContent --output text 2>/dev/null || true)
     fi
   done
   reason="${failed[*]:-}"
@@ -196,6 +220,48 @@ backup_before_change() {
     attempt=$((attempt + 1))
     sleep "$interval"
   done
+}
+
+# check_membership LIST: LIST is `etcdctl member list -w simple` output. Sets $reason to the difference.
+check_membership() {
+  local list=$1 want name peer id status got_name got_peer learner found problems=()
+  local -A seen=()
+  [[ -n "$expected_members" ]] || return 0
+  IFS=, read -r -a want <<<"$expected_members"
+  for entry in "${want[@]}"; do
+    name=${entry%%=*}
+    peer=${entry#*=}
+    found=0
+    while IFS=, read -r id status got_name got_peer _ learner; do
+      [[ -n "$id" ]] || continue
+      if [[ "$got_name" == "$name" || "$got_peer" == "$peer" ]]; then
+        found=1
+        seen[$id]=1
+        if [[ "$status" != started ]]; then
+          problems+=("$name: added but not started")
+        elif [[ "$got_name" != "$name" || "$got_peer" != "$peer" ]]; then
+          problems+=("$name: the cluster has $got_name at $got_peer, expected $name at $peer")
+        elif [[ "$learner" == true ]]; then
+          problems+=("$name: a learner, not promoted to voter")
+        fi
+      fi
+    done < <(tr -d ' ' <<<"$list")
+    ((found == 1)) || problems+=("$name ($peer): missing from the member list")
+  done
+  if [[ "$exact_members" == true ]]; then
+    while IFS=, read -r id status got_name got_peer _ learner; do
+      [[ -n "$id" && -z "${seen[$id]:-}" ]] || continue
+      if [[ -n "$got_name" && "$leaving" == *" $got_name "* ]]; then
+        log "member $got_name is leaving: this update removes it after the gate"
+        continue
+      fi
+      problems+=("${got_name:-unnamed} ($got_peer, id $id, $status${learner:+, learner=$learner}): extra, not a member of the program")
+    done < <(tr -d ' ' <<<"$list")
+  fi
+  if ((${#problems[@]} > 0)); then
+    reason="membership differs from the program: $(printf '%s; ' "${problems[@]}")"
+    return 1
+  fi
 }
 
 case "$mode" in

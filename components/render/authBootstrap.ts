@@ -23,7 +23,7 @@ export function renderAuthScript(memberNames: string[]): string {
 set -euo pipefail
 # shellcheck source=/dev/null
 . ${memberPaths.etcdctlProfile}
-readonly USERS=(${[clientCommonName, ...memberNames].map(shellQuote).join(" ")})
+readonly USERS=(${userWords([clientCommonName, ...memberNames])})
 log() { echo "etcd-enable-auth: $*" >&2; }
 
 until etcdctl --command-timeout=5s endpoint health --cluster >/dev/null 2>&1; do
@@ -44,6 +44,22 @@ done
 etcdctl auth enable
 log "authentication enabled; users: \${USERS[*]}"
 `);
+}
+
+/**
+ * The user names as bash words: a run of names "<base>-0" to "<base>-N" as one brace expansion (every name a
+ * member may ever have is a user, and user-data is limited to 16 KB).
+ */
+function userWords(names: string[]): string {
+    const words: string[] = [];
+    for (let i = 0; i < names.length;) {
+        const m = /^(.*-)0$/.exec(names[i]);
+        let n = 0;
+        while (m && names[i + n + 1] === `${m[1]}${n + 1}`) n++;
+        words.push(m && n > 0 ? `${shellQuote(m[1])}{0..${n}}` : shellQuote(names[i]));
+        i += m && n > 0 ? n + 1 : 1;
+    }
+    return words.join(" ");
 }
 
 /** A oneshot unit that runs the auth script after etcd, retrying until it succeeds. */

@@ -259,6 +259,14 @@ if [[ -e "$DATA_DIR/member" ]]; then
 fi
 # shellcheck source=/dev/null
 . ${memberPaths.environmentFile}
+# How the member starts (membership.ts): the founding member restores; a member joining the restored cluster
+# as a learner gets its data from the cluster.
+# shellcheck source=/dev/null
+[[ ! -f ${memberPaths.bootstrapEnvironmentFile} ]] || . ${memberPaths.bootstrapEnvironmentFile}
+if [[ "\${ETCD_INITIAL_CLUSTER_STATE:-new}" == existing ]]; then
+  log "joining a running cluster: its data comes from the cluster, not from the snapshot"
+  exit 0
+fi
 work="$DATA_DIR/.restore"
 rm -rf "$work"
 mkdir -p "$work"

@@ -53,7 +53,17 @@ export interface BootScriptParams {
     tools?: { url: string; sha256: string };
     /** Commands run once the data volume is mounted, before etcd is started; a failure stops the boot. */
     commandsBeforeEtcd?: string[];
+    /**
+     * How the member joins the cluster (see membership.ts): its settings (bash assignments) and where the
+     * membership functions are on the member: written by user-data or by the tools installer, or fetched
+     * from the cluster's SSM parameter (SSM key delivery; checked against its SHA-256 like a certificate).
+     * Always given by the member's user-data; a script without it starts etcd on whatever the data dir holds.
+     */
+    membership?: { settings: string; libraryPath: string; libraryParameter?: { name: string; sha256: string }; discovery: boolean };
 }
+
+/** The file name of the membership functions when the boot script fetches them into the PKI directory. */
+export const fetchedMembershipLibrary = "membership.sh";
 
 /**
  * Drops whole-line comments but the first line's and shellcheck directives: they explain the template in
@@ -70,11 +80,11 @@ export function shellQuote(value: string): string {
 }
 
 // Only with SSM delivery: inline keys and certificates need no fetch.
-const ssmFetchFunction = `# fetch_ssm FILE [SHA256]: the member's own parameter $SSM_PREFIX/FILE into $PKI_DIR/FILE (keys decrypted
+const ssmFetchFunction = `# fetch_ssm FILE [SHA256 [NAME]]: the member's own parameter $SSM_PREFIX/FILE (or NAME) into $PKI_DIR/FILE (keys decrypted
 # with its own KMS grant, written 0600 for etcd); a certificate must match the SHA-256 that user-data names
 # and is written 0644, like the certificates that cloud-init writes with inline delivery.
 fetch_ssm() {
-  local name=$SSM_PREFIX/$1 path=$PKI_DIR/$1 sum=\${2:-} value
+  local name=\${3:-$SSM_PREFIX/$1} path=$PKI_DIR/$1 sum=\${2:-} value
   value=$(retry 8 aws ssm get-parameter --region "$AWS_REGION" --with-decryption --name "$name" \\
     --query Parameter.Value --output text) || fail "could not read SSM parameter $name"
   if [[ -n "$sum" && "$(printf '%s\\n' "$value" | sha256sum | cut -d' ' -f1)" != "$sum" ]]; then
@@ -108,9 +118,16 @@ export function renderBootScript(p: BootScriptParams): string {
             throw new Error(`SSM file name ${JSON.stringify(f.file)} is not a plain certificate or key name`);
         }
     }
-    const keyFetches = p.ssmFiles.map((f) => `fetch_ssm ${f.file}${f.sha256 ? ` ${shellQuote(f.sha256)}` : ""}`).join("\n");
+    const library = p.membership?.libraryParameter;
+    if (library && (p.ssmFiles.length === 0 || p.membership?.libraryPath !== `${memberPaths.pkiDir}/${fetchedMembershipLibrary}`)) {
+        throw new Error(`the membership functions are fetched from SSM with the keys, into ${memberPaths.pkiDir}/${fetchedMembershipLibrary}`);
+    }
+    const keyFetches = [
+        ...p.ssmFiles.map((f) => `fetch_ssm ${f.file}${f.sha256 ? ` ${shellQuote(f.sha256)}` : ""}`),
+        ...(library ? [`fetch_ssm ${fetchedMembershipLibrary} ${shellQuote(library.sha256)} ${shellQuote(library.name)}`] : []),
+    ].join("\n");
     const tools = Object.entries(bootToolPackages).map(([command, pkg]) => `${command}:${pkg}`);
-    if (p.ssmFiles.length > 0 || p.tools) {
+    if (p.ssmFiles.length > 0 || p.tools || p.membership?.discovery) {
         tools.push("aws:awscli-2");
     }
     return withoutComments(`#!/bin/bash
@@ -123,7 +140,7 @@ readonly ETCD_VERSION=${shellQuote(p.version)}
 readonly RELEASE_URL=${shellQuote(p.releaseUrl)}
 readonly RELEASE_SHA256=${shellQuote(p.releaseSha256)}
 readonly DATA_VOLUME_ID=${shellQuote(p.dataVolumeId)}
-${p.ssmFiles.length > 0 || p.tools ? `readonly AWS_REGION=${shellQuote(p.region)}\n` : ""}${p.ssmFiles.length > 0 ? `readonly SSM_PREFIX=${shellQuote(p.ssmParameterPrefix!)}\n` : ""}readonly VOLUME_WAIT_SECONDS=${p.volumeWaitSeconds ?? 600}
+${p.ssmFiles.length > 0 || p.tools ? `readonly AWS_REGION=${shellQuote(p.region)}\n` : p.membership?.discovery ? `# shellcheck disable=SC2034\nreadonly AWS_REGION=${shellQuote(p.region)}\n` : ""}${p.ssmFiles.length > 0 ? `readonly SSM_PREFIX=${shellQuote(p.ssmParameterPrefix!)}\n` : ""}readonly VOLUME_WAIT_SECONDS=${p.volumeWaitSeconds ?? 600}
 readonly DATA_DIR=${memberPaths.dataDir}
 readonly BIN_DIR=${memberPaths.binDir}
 readonly PKI_DIR=${memberPaths.pkiDir}
@@ -303,12 +320,19 @@ install_tools() {
 ${(p.unitsAfterEtcd ?? []).map((u) => `  systemctl enable ${shellQuote(u)}\n  systemctl start --no-block ${shellQuote(u)}\n`).join("")}  log "etcd started; it reports ready once a quorum of members is up"
 }
 
+${p.membership ? `readonly MEMBERSHIP_LIB=${p.membership.libraryPath}\n${p.membership.settings}` : ""}
 main() {
   if [[ "\${1:-}" == grow-data ]]; then
     grow_data_fs
     return
   fi
-  ensure_tools
+${
+    p.membership
+        ? `  # shellcheck source=/dev/null
+  [[ "\${1:-}" != promote ]] || { . "$MEMBERSHIP_LIB"; promote; return; }
+`
+        : ""
+}  ensure_tools
   ensure_user
   install_release
 ${keyFetches
@@ -318,8 +342,8 @@ ${keyFetches
     .join("\n")}
   secure_pki
 ${p.tools ? "  install_tools\n" : ""}  prepare_data_volume
-${(p.commandsBeforeEtcd ?? []).map((c) => `  ${c}\n`).join("")}  start_etcd
-}
+${p.membership ? `  # shellcheck source=/dev/null\n  . "$MEMBERSHIP_LIB"\n  join_cluster\n` : ""}${(p.commandsBeforeEtcd ?? []).map((c) => `  ${c}\n`).join("")}  start_etcd
+${p.membership ? "  promote_later\n" : ""}}
 
 main "$@"
 `);

@@ -8,6 +8,8 @@ export interface CloudConfigFile {
     /** Octal mode as cloud-init expects it, e.g. "0644". */
     permissions: string;
     owner: string;
+    /** "gz+b64": content is the gzip of the file, base64-encoded (cloud-init decodes it). */
+    encoding?: "gz+b64";
 }
 
 /** What cloud-init's write_files uses when a file names no owner or permissions. */
@@ -30,6 +32,7 @@ export function renderCloudConfig(p: CloudConfigParams): string {
             path: f.path,
             ...(f.owner === defaultOwner ? {} : { owner: f.owner }),
             ...(f.permissions === defaultPermissions ? {} : { permissions: f.permissions }),
+            ...(f.encoding ? { encoding: f.encoding } : {}),
             content: f.content,
         })),
         runcmd: [[memberPaths.bootScript]],

@@ -12,8 +12,6 @@ export interface MemberEndpoint {
 export interface EtcdConfigParams {
     /** This member. */
     member: MemberEndpoint;
-    /** Every member of the cluster, this one included: the one source of truth for the initial cluster. */
-    members: MemberEndpoint[];
     clusterToken: string;
     features: EtcdVersionFeatures;
     arch: ReleaseArch;
@@ -49,7 +47,6 @@ const safeValue = /^[A-Za-z0-9._:/,=+@%-]*$/;
  */
 export function renderEtcdEnvironment(p: EtcdConfigParams): string {
     const self = p.member;
-    const initialCluster = p.members.map((m) => `${m.name}=${peerUrl(m.ip)}`).join(",");
     const metricsUrls = [`http://127.0.0.1:${ports.metrics}`];
     if (p.metricsOnMemberAddress) {
         metricsUrls.unshift(`http://${self.ip}:${ports.metrics}`);
@@ -57,10 +54,9 @@ export function renderEtcdEnvironment(p: EtcdConfigParams): string {
     const vars: [string, string | number | boolean][] = [
         ["ETCD_NAME", self.name],
         ["ETCD_DATA_DIR", memberPaths.dataDir],
-        // Static bootstrap; ignored by etcd once the data dir holds a member, so a replaced instance that
-        // keeps its data volume rejoins instead of bootstrapping again.
-        ["ETCD_INITIAL_CLUSTER", initialCluster],
-        ["ETCD_INITIAL_CLUSTER_STATE", "new"],
+        // ETCD_INITIAL_CLUSTER and _STATE are decided at first start (bootstrap.env, see membership.ts),
+        // not here: this file must not list the membership, so that a size change leaves it unchanged.
+        // All bootstrap settings are ignored by etcd once the data dir holds a member.
         ["ETCD_INITIAL_CLUSTER_TOKEN", p.clusterToken],
         ["ETCD_INITIAL_ADVERTISE_PEER_URLS", peerUrl(self.ip)],
         ["ETCD_LISTEN_PEER_URLS", peerUrl(self.ip)],

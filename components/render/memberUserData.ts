@@ -4,10 +4,12 @@ import { ResolvedTuning } from "../validation";
 import { authScriptPath, authUnitName, authUnitPath, renderAuthScript, renderAuthUnit } from "./authBootstrap";
 import { backupPaths } from "./backup";
 import { createHash } from "crypto";
-import { growTimerName, growUnitName, renderBootScript, SsmFile } from "./bootScript";
+import { gzipSync } from "zlib";
+import { fetchedMembershipLibrary, growTimerName, growUnitName, renderBootScript, SsmFile } from "./bootScript";
 import { CloudConfigFile, renderCloudConfig } from "./cloudConfig";
 import { MemberEndpoint, renderEtcdctlProfile, renderEtcdEnvironment } from "./etcdConfig";
 import { defragFiles, defragPaths } from "./maintenance";
+import { renderMembershipLibrary, renderMembershipSettings } from "./membership";
 import { memberPaths } from "./paths";
 import { renderDataMountUnit, renderGrowService, renderGrowTimer, renderSystemdUnit } from "./systemdUnit";
 
@@ -34,7 +36,23 @@ export interface MemberTlsMaterial {
 /** Everything, as plain values, that decides one member's user-data. */
 export interface MemberUserDataParams {
     member: MemberEndpoint;
-    members: MemberEndpoint[];
+    /**
+     * Members with a lower index, where this member looks for the running cluster when its data dir is
+     * empty. Never the whole membership: a size change must leave existing members' user-data unchanged.
+     * Member 0 has none and founds the cluster when no running cluster answers.
+     */
+    seeds: MemberEndpoint[];
+    /**
+     * SSM parameter with every member's client URL (when members have a role): where a member with an empty
+     * data dir looks for the cluster. With it, the seeds are not written: the parameter names them too.
+     */
+    discoveryParameter?: string;
+    /**
+     * Where the membership functions (renderMembershipLibrary) come from: "tools" with backups (the pinned
+     * tools object writes them), the cluster's SSM parameter and its SHA-256 with SSM key delivery, or
+     * "user-data" (inline keys: user-data is secret and compressed).
+     */
+    membershipLibrary: "tools" | "user-data" | { name: string; sha256: string };
     clusterToken: string;
     version: string;
     features: EtcdVersionFeatures;
@@ -70,6 +88,11 @@ const file = (path: string, content: string, permissions = "0644", owner = "root
     permissions,
     owner,
 });
+
+/** A file as cloud-init's gz+b64 encoding of it (gzip of a fixed header: the same text gives the same bytes). */
+function compressed(f: CloudConfigFile): CloudConfigFile {
+    return { ...f, content: gzipSync(f.content, { level: 9 }).toString("base64"), encoding: "gz+b64" };
+}
 
 /** Renders a member's complete #cloud-config: config, units, boot script, and certificates or their parameters. */
 export function renderMemberUserData(p: MemberUserDataParams): string {
@@ -109,10 +132,38 @@ export function renderMemberUserData(p: MemberUserDataParams): string {
                 timers: p.defragInUserData ? [defragPaths.timerName] : [],
                 tools: p.memberTools && { url: p.memberTools.url, sha256: p.memberTools.sha256 },
                 commandsBeforeEtcd: p.memberTools?.restore ? [backupPaths.restoreScript] : [],
+                membership: {
+                    settings: renderMembershipSettings({
+                        member: p.member,
+                        seeds: p.discoveryParameter ? [] : p.seeds,
+                        mayFound: p.seeds.length === 0,
+                        discoveryParameter: p.discoveryParameter,
+                    }),
+                    libraryPath: typeof p.membershipLibrary === "object" ? `${memberPaths.pkiDir}/${fetchedMembershipLibrary}` : memberPaths.membershipLibrary,
+                    libraryParameter: typeof p.membershipLibrary === "object" ? p.membershipLibrary : undefined,
+                    discovery: p.discoveryParameter !== undefined,
+                },
             }),
             "0755",
         ),
     ];
+    if (p.membershipLibrary === "tools" && !p.memberTools) {
+        throw new Error(`member ${p.member.name}: the membership functions come with the tools object only when there is one (backups)`);
+    }
+    if (typeof p.membershipLibrary === "object" && inline) {
+        throw new Error(`member ${p.member.name}: the membership functions are fetched from SSM with the keys (SSM key delivery)`);
+    }
+    if (p.membershipLibrary === "user-data") {
+        files.push(file(memberPaths.membershipLibrary, renderMembershipLibrary()));
+    }
+    if (inline) {
+        // With inline keys user-data is secret, so its diff is never shown: the scripts go compressed, which
+        // keeps the certificates, keys and scripts within EC2's 16 KB.
+        for (const path of [memberPaths.bootScript, memberPaths.membershipLibrary, defragPaths.script]) {
+            const i = files.findIndex((f) => f.path === path);
+            if (i >= 0) files[i] = compressed(files[i]);
+        }
+    }
     if (p.enableAuth) {
         files.push(file(authScriptPath, renderAuthScript(p.enableAuth.memberNames), "0700"), file(authUnitPath, renderAuthUnit()));
     }

@@ -2,6 +2,7 @@
 export const memberPaths = {
     configDir: "/etc/etcd",
     environmentFile: "/etc/etcd/etcd.env",
+    bootstrapEnvironmentFile: "/etc/etcd/bootstrap.env",
     pkiDir: "/etc/etcd/pki",
     caCert: "/etc/etcd/pki/ca.crt",
     serverCert: "/etc/etcd/pki/server.crt",
@@ -11,6 +12,7 @@ export const memberPaths = {
     dataDir: "/var/lib/etcd",
     binDir: "/usr/local/bin",
     bootScript: "/usr/local/sbin/etcd-bootstrap",
+    membershipLibrary: "/usr/local/lib/etcd/membership.sh",
     unitFile: "/etc/systemd/system/etcd.service",
     /** Mounts the data volume at dataDir; the name is dataDir escaped as systemd requires. */
     dataMountUnit: "/etc/systemd/system/var-lib-etcd.mount",

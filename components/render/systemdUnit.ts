@@ -15,6 +15,8 @@ export interface SystemdUnitParams {
  *   ends up "failed" in systemctl status after five starts within ten minutes, not restarting unnoticed forever;
  * - TimeoutStartSec=0: the first members wait for their peers before notifying;
  * - IOSchedulingClass/Priority: etcd is latency sensitive, first claim on disk I/O among best-effort processes;
+ * - the second EnvironmentFile: how to start with an empty data dir (found or joined), written by the boot
+ *   script (membership.ts);
  * - PrivateMounts=yes: implied by the other settings at run time, stated so that offline reviews see it too.
  */
 export function renderSystemdUnit(p: SystemdUnitParams): string {
@@ -35,6 +37,7 @@ Type=notify
 User=etcd
 Group=etcd
 EnvironmentFile=${memberPaths.environmentFile}
+EnvironmentFile=-${memberPaths.bootstrapEnvironmentFile}
 ExecStart=${memberPaths.binDir}/etcd
 Restart=always
 RestartSec=5s

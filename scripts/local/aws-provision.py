@@ -2,7 +2,8 @@
 """Creates in the local backup store (moto's AWS APIs) what `pulumi up` would create in AWS for one local
 cluster: its backup bucket with the component's settings (versioning, public access block, ownership,
 default SSE-KMS, lifecycle rules; not its policy, see below), the members' tools object, and the members' SSM parameters
-(keys as SecureString under the cluster's KMS key, certificates as String).
+(keys as SecureString under the cluster's KMS key; certificates and the cluster's membership parameters, the
+discovery list and with SSM key delivery the membership functions, as String).
 
 Reads one JSON request on stdin (written by scripts/lib/local/backupStore.ts); safe to run again."""
 import json

@@ -2,6 +2,7 @@
 // running etcd: every ETCD_* variable of the environment file is the flag of the same name (ETCD_CERT_FILE is
 // --cert-file). It also checks what the benchmark takes for granted: that the files the flags name reach the
 // member, that the data dir gets its owner and mode, and that the flags are etcd's whole configuration.
+import { gunzipSync } from "zlib";
 import { parse } from "yaml";
 import { pemSha256 } from "../../components/render/memberUserData";
 import { memberPaths, ports } from "../../components/render/paths";
@@ -32,7 +33,13 @@ export interface RenderedMember {
  */
 export function memberFromUserData(userData: string, parameters: Record<string, string> = {}): RenderedMember {
     const doc = parse(userData);
-    const files = new Map<string, string>((doc.write_files ?? []).map((f: { path: string; content: string }) => [f.path, f.content]));
+    // cloud-init decodes gz+b64 entries (the compressed files of members without a role) before writing them.
+    const files = new Map<string, string>(
+        (doc.write_files ?? []).map((f: { path: string; content: string; encoding?: string }) => [
+            f.path,
+            f.encoding === "gz+b64" ? gunzipSync(Buffer.from(f.content, "base64")).toString("utf8") : f.content,
+        ]),
+    );
     const runs = (doc.runcmd ?? []).some((c: string | string[]) => (Array.isArray(c) ? c[0] : c) === memberPaths.bootScript);
     const boot = runs ? (files.get(memberPaths.bootScript) ?? "") : "";
     const prefix = /^readonly SSM_PREFIX='([^']*)'$/m.exec(boot)?.[1] ?? "";
@@ -172,7 +179,9 @@ export function failedChecks(m: RenderedMember, e: CisExpectations): CheckId[] {
             failed.add("plaintext-listener");
         }
     }
-    if (!(flags["--initial-cluster"] ?? "").split(",").every((member) => /=https:\/\//.test(member))) failed.add("plaintext-listener");
+    // The initial cluster is decided at first start (https peer URLs only); when a configuration names one, it is checked.
+    const initial = flags["--initial-cluster"];
+    if (initial !== undefined && !initial.split(",").every((member) => /=https:\/\//.test(member))) failed.add("plaintext-listener");
 
     // TLS floor where the version has the flag; TLS 1.2 suites restricted to ECDHE with AEAD ciphers.
     const minVersion = flags["--tls-min-version"];

@@ -23,9 +23,11 @@ export function memberParams(version: string, extra: Partial<MemberUserDataParam
         version,
         ...(mirrored ? { binaryUrl: "file:///mirror/etcd.tar.gz", binarySha256: "c".repeat(64) } : {}),
     });
-    return {
+    const params: MemberUserDataParams = {
         member: fixtureMembers[0],
-        members: fixtureMembers,
+        seeds: [],
+        discoveryParameter: "/etcd/c/members",
+        membershipLibrary: { name: "/etcd/c/membership.sh", sha256: "e".repeat(64) },
         clusterToken: "etcd-1a2b3c4d",
         version,
         features: versionFeatures(v),
@@ -41,6 +43,11 @@ export function memberParams(version: string, extra: Partial<MemberUserDataParam
         tls: { caCertPem: fakeCertPem("CA"), serverCertPem: fakeCertPem("SERVER"), peerCertPem: fakeCertPem("PEER") },
         ...extra,
     };
+    // Inline keys: no fetch from SSM, so the membership functions are written by user-data (as the component does).
+    if (params.ssmParameterPrefix === undefined && extra.membershipLibrary === undefined) {
+        params.membershipLibrary = "user-data";
+    }
+    return params;
 }
 
 /** The variables of a rendered environment file (comments and blank lines left out). */

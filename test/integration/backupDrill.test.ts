@@ -395,10 +395,17 @@ describe(`etcd ${version} on container-booted members: backups by the leader, th
         down(names.a);
 
         const b = bootLocalCluster({ name: names.b, networkIndex: 71, version, restoreFrom: `s3://${target.bucket}/${snapshotKey}` });
-        for (const i of [0, 1, 2]) {
-            const journal = readFileSync(join(b.members[i].dir, "upper", "var", "log", "cloud-init-output.log"), "utf8");
-            expect(journal).toContain(`etcd-restore: restored revision`);
-            expect(journal).toContain(`(+${restoreRevisionBump}) from s3://${target.bucket}/${snapshotKey} as ${b.members[i].name}`);
+        // Member 0 founds the new cluster from the snapshot; the others join it as learners and get the data
+        // from it (a restore of their own would make three one-member clusters).
+        const journals = [0, 1, 2].map((i) => readFileSync(join(b.members[i].dir, "upper", "var", "log", "cloud-init-output.log"), "utf8"));
+        expect(journals[0]).toContain("no running cluster answers: founding one");
+        expect(journals[0]).toContain(`etcd-restore: restored revision`);
+        expect(journals[0]).toContain(`(+${restoreRevisionBump}) from s3://${target.bucket}/${snapshotKey} as ${b.members[0].name}`);
+        for (const i of [1, 2]) {
+            expect(journals[i]).toContain("added as a learner");
+            expect(journals[i]).toContain("etcd-restore: joining a running cluster: its data comes from the cluster, not from the snapshot");
+            expect(journals[i]).not.toContain("etcd-restore: restored revision");
+            expect(revisionOf(b, i)).toBeGreaterThan(oldRevision + restoreRevisionBump - 100);
         }
         expect(keysWithPrefix(b, "before/")).toHaveLength(200);
         expect(keysWithPrefix(b, "marker")).toEqual(["marker"]);

@@ -1,5 +1,6 @@
 // The rendered user-data, unit and scripts checked by the real validators a member would meet:
 // cloud-init's schema, systemd's unit verifier and shellcheck.
+import { gunzipSync } from "zlib";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { basename, join } from "path";
@@ -30,7 +31,11 @@ interface WrittenFile {
     content: string;
     permissions: string;
 }
-const filesOf = (userData: string): WrittenFile[] => parse(userData)["write_files"];
+// The files as cloud-init writes them: gz+b64 entries (inline keys compress the boot script) decoded.
+const filesOf = (userData: string): WrittenFile[] =>
+    parse(userData)["write_files"].map((f: WrittenFile & { encoding?: string }) =>
+        f.encoding === "gz+b64" ? { ...f, content: gunzipSync(Buffer.from(f.content, "base64")).toString("utf8") } : f,
+    );
 
 // The default (newest pinned 3.6), and the 3.5 and 3.4 that the local clusters boot: the newest of each line in the mirror.
 const [v36, v35, v34] = [defaultVersion(), newestMirrored("3.5"), newestMirrored("3.4")];

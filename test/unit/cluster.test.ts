@@ -86,7 +86,8 @@ describe("resource graph", () => {
         expect(count(T.volume)).toBe(size);
         expect(count(T.instance)).toBe(size);
         expect(count(T.attachment)).toBe(size);
-        expect(count(T.parameter)).toBe(5 * size);
+        // Five per member, and the cluster's discovery list (the membership functions ride in the tools object).
+        expect(count(T.parameter)).toBe(5 * size + 1);
         expect(count(T.role)).toBe(size);
         // The key policy and the backup policy (backups are on by default).
         expect(count(T.policy)).toBe(2 * size);
@@ -190,16 +191,20 @@ describe("resource graph", () => {
         }
     });
 
-    test("each member's role reads its own five parameters, decrypts only its own two keys, and is denied every other parameter", () => {
+    test("each member's role reads its own five parameters and the cluster's discovery parameter, decrypts only its own two keys, and is denied every other parameter", () => {
         const kmsArn = of("prod", T.kms)[0].outputs.arn;
+        const membership = of("prod", T.parameter)
+            .filter((p) => p.name === "prod-members" || p.name === "prod-membership-functions")
+            .map((p) => p.outputs.arn);
+        expect(membership).toHaveLength(1);
         for (let i = 0; i < 3; i++) {
             const mine = of("prod", T.parameter).filter((p) => p.name.startsWith(`prod-member-${i}-`));
-            const own = mine.map((p) => p.outputs.arn).sort();
+            const own = [...mine.map((p) => p.outputs.arn), ...membership].sort();
             const ownKeys = mine
                 .filter((p) => p.inputs.type === "SecureString")
                 .map((p) => p.outputs.arn)
                 .sort();
-            expect(own).toHaveLength(5);
+            expect(own).toHaveLength(6);
             expect(ownKeys).toHaveLength(2);
             const policy = JSON.parse(mocks.get(T.policy, `prod-member-${i}-keys`).inputs.policy);
             expect(policy.Statement).toHaveLength(3);
@@ -243,12 +248,16 @@ describe("resource graph", () => {
         }
     });
 
-    test("each member has a gate whose update is the health wait and whose create is not (order: rollout.test.ts)", () => {
+    test("each member has a step whose create and update are the membership gate and whose delete removes the member (order: rollout.test.ts)", () => {
         for (let i = 0; i < 3; i++) {
             const gate = mocks.get(T.command, `prod-member-${i}-rolled`);
             expect(gate.urn).toMatch(/::etcd-cluster:index:EtcdCluster\$command:local:Command::prod-member-\d-rolled$/);
             expect(gate.inputs.update).toContain("etcd-health-gate");
-            expect(gate.inputs.create).not.toContain("etcd-health-gate");
+            // At creation too: a member added to a running cluster must be a promoted voter before the next one;
+            // only the backup before the next change is left out (a new cluster has nothing to back up).
+            expect(gate.inputs.create).toBe(`unset ETCD_GATE_BACKUP\n${gate.inputs.update}`);
+            expect(gate.inputs.environment.ETCD_GATE_MEMBERS.split(",")).toHaveLength(i + 1);
+            expect(gate.inputs.delete).toContain("member remove");
         }
         const ready = mocks.get(T.command, "prod-ready");
         expect(ready.inputs.create).toContain("etcd-health-gate");

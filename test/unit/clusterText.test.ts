@@ -64,7 +64,7 @@ describe("hostile strings", () => {
             expect(script).toMatch(/^readonly MEMBER_NAME='[a-z0-9-]+'$/m);
         }
         for (const p of resources.filter((r) => r.type === "aws:ssm/parameter:Parameter")) {
-            expect(p.inputs.name).toMatch(/^\/etcd\/[a-z0-9-]+\/[a-z0-9-]+\/(server\.key|peer\.key|ca\.crt|server\.crt|peer\.crt)$/);
+            expect(p.inputs.name).toMatch(/^\/etcd\/[a-z0-9-]+\/([a-z0-9-]+\/(server\.key|peer\.key|ca\.crt|server\.crt|peer\.crt)|members|membership\.sh)$/);
         }
     });
 

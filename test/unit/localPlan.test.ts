@@ -66,10 +66,13 @@ test("the tools object is what every member's user-data pins, SSE-KMS with the c
     expect(o.content).toContain("KEY='etcd-backups/etcd-0123abcd/snapshots/daily/20260101T000000Z-rev42.db.gz'");
 });
 
-test("each member's parameters: keys as SecureString under the cluster's key, certificates as String", () => {
-    expect(plan.aws.parameters).toHaveLength(15);
+test("each member's parameters: keys as SecureString under the cluster's key, certificates as String; the cluster's discovery list as String", () => {
+    expect(plan.aws.parameters).toHaveLength(16);
     for (const p of plan.aws.parameters) {
-        if (p.name.endsWith(".key")) {
+        if (p.name.endsWith("/members")) {
+            // Every member's client URL: where a member with an empty data dir finds the running cluster.
+            expect(p).toMatchObject({ type: "String", value: plan.clientEndpoints.join(",") });
+        } else if (p.name.endsWith(".key")) {
             expect(p).toMatchObject({ type: "SecureString", keyId: plan.aws.buckets[0].kmsKeyArn });
             expect(p.value).toContain("PRIVATE KEY");
         } else {

@@ -1,6 +1,7 @@
 // Defragmentation under mocks: where its script and units travel (user-data, or the backup tools object when
 // backups are on), that every member's boot enables the timer, and what the script may and may not do. Its
 // behaviour on real etcd is in test/integration/maintenance.test.ts; the local volume sizing is checked here.
+import { gunzipSync } from "zlib";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
@@ -32,7 +33,7 @@ beforeAll(async () => {
     pulumi.log.warn = warn;
 });
 
-const writeFiles = (cluster: string, i: number): { path: string; content: string; permissions?: string }[] =>
+const writeFiles = (cluster: string, i: number): { path: string; content: string; permissions?: string; encoding?: string }[] =>
     parse(mocks.get(T.instance, `${cluster}-member-${i}`).inputs.userData as string).write_files;
 const bootScript = (cluster: string, i: number) => writeFiles(cluster, i).find((f) => f.path === "/usr/local/sbin/etcd-bootstrap")!.content;
 
@@ -67,17 +68,14 @@ test("backups on: the script and units come with the pinned tools object, whose 
     }
 });
 
-test("inline keys and backups off: no room in user-data, so no defragmentation files or timer, and a warning that says what to do", () => {
+test("inline keys and backups off: the defragmentation script goes compressed with the boot script (that user-data is secret), so it fits with its timer", () => {
     for (const i of [0, 1, 2]) {
-        expect(writeFiles("inline", i).map((f) => f.path)).not.toContain(defragPaths.script);
-        expect(bootScript("inline", i)).not.toContain(defragPaths.timerName);
+        const script = writeFiles("inline", i).find((f) => f.path === defragPaths.script)!;
+        expect(script).toMatchObject({ permissions: "0755", encoding: "gz+b64" });
+        expect(gunzipSync(Buffer.from(script.content, "base64")).toString()).toBe(`${renderDefragScript()}${renderDefragScript().endsWith("\n") ? "" : "\n"}`);
+        expect(writeFiles("inline", i).map((f) => f.path)).toContain(`/etc/systemd/system/${defragPaths.timerName}`);
     }
-    expect(warnings).toEqual([
-        expect.stringMatching(/^keyDelivery "inline": /),
-        expect.stringMatching(
-            /^no automatic defragmentation: with backups off its script and timer would take user-data to \d+ bytes \(over 15360\); turn backups on \(they carry it\), use keyDelivery "ssm", or defragment by hand \(README: "Defragmentation"\)$/,
-        ),
-    ]);
+    expect(warnings).toEqual([expect.stringMatching(/^keyDelivery "inline": /)]);
 });
 
 test("the script: its own member only, thresholds of 100 MiB and half in use, no alarm ever disarmed, one at a time under the lock", () => {

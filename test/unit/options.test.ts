@@ -285,8 +285,8 @@ describe("storage and keys", () => {
 
     test("kmsKeyArn: no key is created; the caller's key encrypts parameters, data and root volumes, and the decrypt grant names it", () => {
         expect(of("callerkms", T.kms)).toEqual([]);
-        // Per member: server and peer keys, and the CA, server and peer certificates.
-        expect(of("callerkms", T.parameter)).toHaveLength(15);
+        // Per member: server and peer keys, and the CA, server and peer certificates; the cluster's discovery parameter.
+        expect(of("callerkms", T.parameter)).toHaveLength(16);
         for (const p of of("callerkms", T.parameter)) {
             // Keys are SecureStrings under the caller's key; certificates are public, plain Strings.
             if (p.name.endsWith("-key")) expect(p.inputs).toMatchObject({ type: "SecureString", keyId: callerKms });
@@ -328,7 +328,11 @@ describe("identity and access", () => {
                 .filter((p) => p.name.startsWith(`plain-member-${i}-`))
                 .map((p) => p.outputs.arn)
                 .sort();
-            expect([...JSON.parse(inlinePolicies[0].inputs.policy).Statement[0].Resource].sort()).toEqual(own);
+            // Its own parameters, and the cluster's two membership parameters (what it reads at first start).
+            const membership = of("plain", T.parameter)
+                .filter((p) => p.name === "plain-members" || p.name === "plain-membership-functions")
+                .map((p) => p.outputs.arn);
+            expect([...JSON.parse(inlinePolicies[0].inputs.policy).Statement[0].Resource].sort()).toEqual([...own, ...membership].sort());
             const attached = of("plain", T.managed).filter((a) => a.inputs.role === role.outputs.name);
             expect(attached.map((a) => a.inputs.policyArn)).toEqual([managedSsm]);
             // The instance is created only after its profile and key parameters exist.
@@ -343,14 +347,19 @@ describe("identity and access", () => {
     });
 
     test("inline keys with ssm readiness: a role with the SSM agent policy only; inline keys with direct readiness: the backup policy and the parameter deny, or no role at all without backups", () => {
-        // The SSM agent policy allows reading every parameter: an explicit deny takes that back.
+        // The SSM agent policy allows reading every parameter: an explicit deny takes that back, except for the
+        // cluster's discovery parameter (String, nothing secret), which the member reads at first start (the
+        // membership functions ride in the tools object with backups).
+        const membership = of("inline", T.parameter).map((p) => p.outputs.arn);
+        expect(membership).toHaveLength(1);
         for (const policy of of("inline", T.policy).filter((p) => p.name.endsWith("-keys"))) {
             expect(JSON.parse(policy.inputs.policy).Statement).toEqual([
+                { Sid: "OwnParameters", Effect: "Allow", Action: "ssm:GetParameter", Resource: expect.arrayContaining(membership) },
                 {
-                    Sid: "NoParameters",
+                    Sid: "NoOtherParameters",
                     Effect: "Deny",
                     Action: ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"],
-                    Resource: "*",
+                    NotResource: expect.arrayContaining(membership),
                 },
             ]);
         }
@@ -362,7 +371,7 @@ describe("identity and access", () => {
         // The backup policy, and the explicit parameter deny every role gets.
         expect(of("inlinedirect", T.policy).filter((p) => p.name.endsWith("-backup"))).toHaveLength(3);
         for (const policy of of("inlinedirect", T.policy).filter((p) => p.name.endsWith("-keys"))) {
-            expect(JSON.parse(policy.inputs.policy).Statement.map((st: { Sid: string }) => st.Sid)).toEqual(["NoParameters"]);
+            expect(JSON.parse(policy.inputs.policy).Statement.map((st: { Sid: string }) => st.Sid)).toEqual(["OwnParameters", "NoOtherParameters"]);
         }
         expect(of("inlinedirectnobackup", T.role)).toEqual([]);
         expect(of("inlinedirectnobackup", T.profile)).toEqual([]);
@@ -375,7 +384,8 @@ describe("identity and access", () => {
         expect(script).toContain("server.key");
         expect(script).toContain("peer.key");
         expect(memberFiles("plain", 1)["/etc/etcd/pki/server.key"]).toBeUndefined();
-        expect(of("inline", T.parameter)).toEqual([]);
+        // No key or certificate parameter: only the cluster's membership parameters.
+        expect(of("inline", T.parameter).map((p) => p.inputs.name.split("/").pop())).toEqual(["members"]);
         const files = memberFiles("inline", 1);
         expect(files["/etc/etcd/pki/server.key"]).toMatch(/^-----BEGIN (EC )?PRIVATE KEY-----/);
         expect(files["/etc/etcd/pki/peer.key"]).toMatch(/^-----BEGIN (EC )?PRIVATE KEY-----/);
@@ -385,7 +395,7 @@ describe("identity and access", () => {
     test("auth: the first member alone enables certificate-only users for root and every member once healthy", () => {
         const first = memberFiles("auth", 0);
         const script = first["/usr/local/sbin/etcd-enable-auth"];
-        expect(script).toContain("readonly USERS=('root' 'auth-0' 'auth-1' 'auth-2')");
+        expect(script).toContain("readonly USERS=('root' 'auth-'{0..8})");
         expect(script).toContain("--no-password");
         expect(script).toContain("etcdctl auth enable");
         expect(first["/etc/systemd/system/etcd-enable-auth.service"]).toBeDefined();
@@ -476,12 +486,12 @@ describe("tuning", () => {
 });
 
 describe("size and members", () => {
-    test("size 5: five members, each listing all five in its initial cluster", () => {
+    test("size 5: five members, each finding the cluster through the discovery parameter (no seeds needed), none listing the membership", () => {
         expect(of("size5", T.instance)).toHaveLength(5);
-        const expected = [0, 1, 2, 3, 4].map((i) => `size5-${i}=https://${ip("size5", i)}:2380`).join(",");
         for (let i = 0; i < 5; i++) {
-            expect(etcdEnv("size5", i).ETCD_INITIAL_CLUSTER).toBe(expected);
+            expect(etcdEnv("size5", i).ETCD_INITIAL_CLUSTER).toBeUndefined();
             expect(etcdEnv("size5", i).ETCD_NAME).toBe(`size5-${i}`);
+            expect(bootScript("size5", i)).toMatch(new RegExp(`SEEDS=\\(\\) MAY_FOUND=${i === 0 ? 1 : 0} DISCOVERY='/etcd/size5-[0-9a-f]{8}/members'`));
         }
     });
 });

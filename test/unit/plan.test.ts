@@ -28,11 +28,13 @@ test("the plan matches the committed snapshot (run `npm run plan -- --update` an
 test("no secret reaches the plan: no private key, the key parameters and the client key are shown as [secret]; certificate parameters by digest", () => {
     expect(plan).not.toMatch(/PRIVATE KEY/);
     const parameterRows = plan.split("\n").filter((l) => l.startsWith("aws.ssm.Parameter"));
-    expect(parameterRows).toHaveLength(15);
+    // Five per member, and the cluster's discovery list (nothing secret in it).
+    expect(parameterRows).toHaveLength(16);
     const keyRows = parameterRows.filter((l) => / \/etcd\/\S+\.key /.test(l));
     expect(keyRows).toHaveLength(6);
     for (const row of keyRows) expect(row).toMatch(/SecureString key=<etcd-kms> value=\[secret\]$/);
-    for (const row of parameterRows.filter((l) => !keyRows.includes(l))) expect(row).toMatch(/\.crt String value=sha256:[0-9a-f]{12}$/);
+    for (const row of parameterRows.filter((l) => !keyRows.includes(l)))
+        expect(row).toMatch(/\/(\S+\.crt|members|membership\.sh) String value=sha256:[0-9a-f]{12}$/);
     expect(plan).toMatch(/^ {2}clientKeyPem: \[secret\]$/m);
 });
 

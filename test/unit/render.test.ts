@@ -8,11 +8,12 @@ import { renderDataMountUnit, renderSystemdUnit } from "../../components/render/
 import { fakeCertPem as cert, envOf, fakeKeyPem as key, memberParams as params } from "../helpers/memberParams";
 
 describe("etcd environment file", () => {
-    test("one source of truth: every member in the initial cluster, TLS everywhere, CIS 2.1-2.6 settings", () => {
+    test("no membership list (decided at first start, so a size change leaves it unchanged), TLS everywhere, CIS 2.1-2.6 settings", () => {
         const env = envOf(renderEtcdEnvironment(params("3.6.14")));
         expect(env.ETCD_NAME).toBe("etcd-0");
-        expect(env.ETCD_INITIAL_CLUSTER).toBe("etcd-0=https://10.0.1.10:2380,etcd-1=https://10.0.2.10:2380,etcd-2=https://10.0.3.10:2380");
-        expect(env.ETCD_INITIAL_CLUSTER_STATE).toBe("new");
+        expect(env.ETCD_INITIAL_CLUSTER).toBeUndefined();
+        expect(env.ETCD_INITIAL_CLUSTER_STATE).toBeUndefined();
+        expect(env.ETCD_INITIAL_ADVERTISE_PEER_URLS).toBe("https://10.0.1.10:2380");
         expect(env.ETCD_LISTEN_CLIENT_URLS).toBe("https://10.0.1.10:2379,https://127.0.0.1:2379");
         expect(env.ETCD_LISTEN_PEER_URLS).toBe("https://10.0.1.10:2380");
         expect(env.ETCD_ADVERTISE_CLIENT_URLS).toBe("https://10.0.1.10:2379");
@@ -80,7 +81,8 @@ describe("systemd unit", () => {
     test("notify service run as etcd from the environment file, restarted always, no flags of its own", () => {
         expect(value("Type")).toEqual(["notify"]);
         expect(value("User")).toEqual(["etcd"]);
-        expect(value("EnvironmentFile")).toEqual([memberPaths.environmentFile]);
+        // The second, optional file holds the bootstrap settings the boot script decides (membership.ts).
+        expect(value("EnvironmentFile")).toEqual([memberPaths.environmentFile, `-${memberPaths.bootstrapEnvironmentFile}`]);
         expect(value("ExecStart")).toEqual(["/usr/local/bin/etcd"]);
         expect(value("Restart")).toEqual(["always"]);
         // A start limit that RestartSec can reach: a crash loop ends in "failed" rather than looping unseen.
@@ -147,7 +149,7 @@ describe("boot script", () => {
         expect(script).toContain("readonly SSM_PREFIX='/etcd/c/etcd-0'");
         expect(script).toContain(`fetch_ssm ca.crt '${"a".repeat(64)}'`);
         expect(script).toMatch(/^  fetch_ssm server.key$/m);
-        expect(script).toContain("local name=$SSM_PREFIX/$1 path=$PKI_DIR/$1");
+        expect(script).toContain("local name=${3:-$SSM_PREFIX/$1} path=$PKI_DIR/$1");
         expect(script).toContain("retry 8 aws ssm get-parameter");
         expect(script).toContain("systemctl start --no-block etcd.service");
     });
@@ -204,7 +206,7 @@ describe("cloud-config", () => {
         const byPath = (p: string) => doc.write_files.find((f: { path: string }) => f.path === p);
         const script = byPath("/usr/local/sbin/etcd-enable-auth");
         expect(script.permissions).toBe("0700");
-        expect(script.content).toContain("readonly USERS=('root' 'etcd-0' 'etcd-1' 'etcd-2')");
+        expect(script.content).toContain("readonly USERS=('root' 'etcd-'{0..2})");
         expect(script.content).toContain('etcdctl user add "$user" --no-password');
         expect(script.content.indexOf("endpoint health --cluster")).toBeLessThan(script.content.indexOf("etcdctl auth enable"));
         expect(byPath("/etc/systemd/system/etcd-enable-auth.service").content).toContain("Type=oneshot");

@@ -2,6 +2,7 @@
 // in its variable, the etcdctl profile, the growfs units, the boot script's tool list, settings and refusals,
 // the comment stripping, and the user-data files' modes. Expected values are literals written from etcd's,
 // systemd's and Amazon Linux's documentation, not computed by the code under test.
+import { gunzipSync } from "zlib";
 import { parse } from "yaml";
 import { renderAuthScript } from "../../components/render/authBootstrap";
 import { renderBootScript, withoutComments } from "../../components/render/bootScript";
@@ -183,6 +184,28 @@ describe("member user-data files", () => {
         );
     });
 
+    test("the membership functions' source must be one the member has: the tools object needs backups, the SSM parameter needs SSM keys", () => {
+        const tls = { caCertPem: "CA", serverCertPem: "S", peerCertPem: "P", serverKeyPem: "SK", peerKeyPem: "PK" };
+        expect(() => renderMemberUserData(memberParams("3.5.30", { membershipLibrary: "tools" }))).toThrow(
+            "member etcd-0: the membership functions come with the tools object only when there is one (backups)",
+        );
+        expect(() =>
+            renderMemberUserData(
+                memberParams("3.5.30", { ssmParameterPrefix: undefined, tls, membershipLibrary: { name: "/etcd/c/membership.sh", sha256: "e".repeat(64) } }),
+            ),
+        ).toThrow("the membership functions are fetched from SSM with the keys");
+        // With the tools object: no fetch and no file of their own in user-data, the tools installer writes them.
+        const withTools = renderMemberUserData(
+            memberParams("3.5.30", {
+                membershipLibrary: "tools",
+                memberTools: { url: "s3://b/tools/member-tools.sh", sha256: "a".repeat(64), restore: false },
+            }),
+        );
+        expect(withTools).toContain("readonly MEMBERSHIP_LIB=/usr/local/lib/etcd/membership.sh");
+        expect(withTools).not.toContain("path: /usr/local/lib/etcd/membership.sh");
+        expect(withTools).not.toContain("fetch_ssm membership.sh");
+    });
+
     test("a PEM's digest ignores how many newlines end it, and only those", () => {
         // sha256 of "A\n", as `printf 'A\n' | sha256sum` prints it.
         const digestOfALine = "06f961b802bc46ee168555f066d28f4f0e9afdf3f88174c1ee6f9de004fc30a0";
@@ -216,9 +239,15 @@ describe("boot script structure", () => {
 
 describe("cloud-config and member user-data details", () => {
     const writeFiles = (doc: string) =>
-        (parse(doc.replace(/^#cloud-config\n/, "")).write_files as { path: string; permissions?: string; owner?: string; content: string }[]).reduce<
-            Record<string, { permissions?: string; owner?: string; content: string }>
-        >((all, f) => ({ ...all, [f.path]: f }), {});
+        (
+            parse(doc.replace(/^#cloud-config\n/, "")).write_files as {
+                path: string;
+                permissions?: string;
+                owner?: string;
+                encoding?: string;
+                content: string;
+            }[]
+        ).reduce<Record<string, { permissions?: string; owner?: string; encoding?: string; content: string }>>((all, f) => ({ ...all, [f.path]: f }), {});
 
     test("an owner or mode other than cloud-init's default is written; multi-line content is a literal block", () => {
         const doc = renderCloudConfig({
@@ -242,7 +271,11 @@ describe("cloud-config and member user-data details", () => {
         expect(f["/etc/systemd/system/etcd-growfs.service"].content).toContain("ExecStart=/usr/local/sbin/etcd-bootstrap grow-data");
         expect(f["/etc/systemd/system/etcd-growfs.timer"].content).toContain("OnUnitActiveSec=5min");
         expect(f["/usr/local/sbin/etcd-enable-auth"].permissions).toBe("0700");
-        expect(f["/usr/local/sbin/etcd-bootstrap"].content).toContain("\n  systemctl start --no-block 'etcd-enable-auth.service'\n");
+        // Inline-key user-data is secret (never shown in a preview): its scripts are compressed, as cloud-init's gz+b64.
+        expect(f["/usr/local/sbin/etcd-bootstrap"]).toMatchObject({ encoding: "gz+b64", permissions: "0755" });
+        expect(gunzipSync(Buffer.from(f["/usr/local/sbin/etcd-bootstrap"].content, "base64")).toString()).toContain(
+            "\n  systemctl start --no-block 'etcd-enable-auth.service'\n",
+        );
     });
 });
 

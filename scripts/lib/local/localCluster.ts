@@ -67,6 +67,8 @@ export interface UpOptions {
     tarball: string;
     /** Size of each member's data volume image in MiB. @default what the rendered quota needs (components/volumeSizing.ts) */
     dataVolumeMiB?: number;
+    /** Launch only the first N members (default: all); the others are prepared, for startMember later. */
+    launch?: number;
     progress?: (message: string) => void;
 }
 
@@ -342,11 +344,12 @@ export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
         saveCluster(c);
         prepareRootDisk(c, m, plan.members[i].userData, `i-local-${id}-${i}-1`);
     }
-    for (const m of c.members) {
+    const launched = c.members.slice(0, o.launch ?? c.members.length);
+    for (const m of launched) {
         progress(`${m.name} (${m.ip}, ${m.zone}): container started; cloud-init runs its user-data`);
         launch(c, m);
     }
-    for (const [i, m] of c.members.entries()) {
+    for (const [i, m] of launched.entries()) {
         const r = awaitBoot(c, i);
         if (r.status !== 0) {
             throw new Error(`member ${m.name}: cloud-init reports an error (exit ${r.status}):\n${r.cloudInit}\n${r.output}`);
@@ -535,6 +538,42 @@ export function replaceMember(c: LocalCluster, i: number): BootResult {
     prepareRootDisk(c, m, userData, `i-local-${shortId(c.name)}-${i}-${generation + 1}`);
     launch(c, m);
     return awaitBoot(c, i);
+}
+
+/** Boots a member that `up` prepared but did not launch (a member added to a running cluster). */
+export function launchPrepared(c: LocalCluster, i: number): BootResult {
+    launch(c, c.members[i]);
+    return awaitBoot(c, i);
+}
+
+/** Destroys a member's instance and its data volume (scale-down): the container, its loop device and link. */
+export function destroyMember(c: LocalCluster, i: number): void {
+    const m = c.members[i];
+    killContainer(m);
+    if (m.loopDevice) {
+        tryRun("losetup", ["-d", m.loopDevice]);
+    }
+    tryRun("ip", ["link", "del", m.hostVeth]);
+    rmSync(m.dataImage, { force: true });
+    m.loopDevice = "";
+    saveCluster(c);
+}
+
+/**
+ * A lost data volume: the instance is gone, a new empty volume takes the old one's place (same device path)
+ * and a new instance boots the same user-data on it.
+ */
+export function replaceDataVolume(c: LocalCluster, i: number, volumeMiB = 256): BootResult {
+    const m = c.members[i];
+    killContainer(m);
+    if (m.loopDevice) {
+        tryRun("losetup", ["-d", m.loopDevice]);
+    }
+    rmSync(m.dataImage, { force: true });
+    sh("truncate", ["-s", `${volumeMiB}M`, m.dataImage]);
+    m.loopDevice = sh("losetup", ["--find", "--show", m.dataImage]).trim();
+    saveCluster(c);
+    return replaceMember(c, i);
 }
 
 /** Reboots the member (`systemctl reboot` inside): root disk and data volume are kept, as on EC2. */

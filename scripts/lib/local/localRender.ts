@@ -35,8 +35,13 @@ export interface LocalMemberPlan {
     subnetId: string;
     volumeId: string;
     userData: string;
-    /** SSM parameter name -> value (the member's own keys and certificates). */
+    /** SSM parameter name -> value (the member's own keys and certificates, the cluster's membership parameters). */
     parameters: Record<string, string>;
+    /**
+     * The member's membership step as `pulumi up` runs it (direct mode): its create script (the gate on this
+     * member and those before it) and delete script (the member's removal, on scale-down), with their environment.
+     */
+    step: { create: string; delete: string; environment: Record<string, string> };
 }
 
 /** A bucket as the component configures it, in the S3 API's terms. */
@@ -204,8 +209,9 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
             members: members.map((m, i) => {
                 const instance = instances.find((r) => r.name.endsWith(`-member-${i}`));
                 const attachment = attachments.find((r) => r.name.endsWith(`-member-${i}-data`));
-                if (!instance || !attachment) {
-                    throw new Error(`member ${m.name}: no instance or volume attachment was registered`);
+                const step = mocks.ofType("command:local:Command").find((r) => r.name.endsWith(`-member-${i}-rolled`));
+                if (!instance || !attachment || !step) {
+                    throw new Error(`member ${m.name}: no instance, volume attachment or membership step was registered`);
                 }
                 return {
                     name: m.name,
@@ -214,9 +220,11 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
                     subnetId: m.subnetId,
                     volumeId: attachment.inputs.volumeId,
                     userData: instance.inputs.userData,
+                    step: { create: step.inputs.create, delete: step.inputs.delete, environment: step.inputs.environment },
                     parameters: Object.fromEntries(
                         parameters
-                            .filter((p) => String(p.inputs.name).includes(`/${m.name}/`))
+                            // Its own keys and certificates, and the cluster's membership parameters.
+                            .filter((p) => String(p.inputs.name).includes(`/${m.name}/`) || /\/(members|membership\.sh)$/.test(String(p.inputs.name)))
                             .map((p) => [p.inputs.name, p.inputs.value ?? p.inputs.insecureValue]),
                     ),
                 };

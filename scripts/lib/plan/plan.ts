@@ -4,6 +4,7 @@ import { createHash } from "crypto";
 import { join } from "path";
 import { parse } from "yaml";
 import { installStackMocks, RecordedResource, settled, valueOf } from "../mocks/stackMocks";
+import { availabilitySummary, diffRuns, ResourceChange } from "./planDiff";
 
 const privateKeyPem = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 export const redacted = "[secret]";
@@ -256,23 +257,102 @@ export function renderUserData(resources: RecordedResource[]): string[] {
  * stack without `vpcId` creates it: its own VPC, subnets and NAT gateway.
  */
 export async function planExampleStack(config: Record<string, string> = {}, o: { newNetwork?: boolean } = {}): Promise<string> {
+    const { resources, outputs } = await runExampleStack(config, o);
+    return renderPlan(resources, outputs);
+}
+
+/** One mocked run of the example stack; `existing` are the resources AWS already holds (a deployed stack). */
+async function runExampleStack(
+    config: Record<string, string>,
+    o: { newNetwork?: boolean; existing?: RecordedResource[] } = {},
+): Promise<{ resources: RecordedResource[]; outputs: Record<string, unknown> }> {
     const network: Record<string, string> = o.newNetwork
         ? {}
         : { vpcId: "vpc-0123abcd", subnetIds: JSON.stringify(["subnet-0aaa1111", "subnet-0bbb2222", "subnet-0ccc3333"]) };
-    const mocks = await installStackMocks({ tls: "fake" }, { stack: "dev", config: { ...network, ...config } });
+    const mocks = await installStackMocks({ tls: "fake", existingResources: o.existing ?? [] }, { stack: "dev", config: { ...network, ...config } });
     const pulumi = await import("@pulumi/pulumi");
     const warn = pulumi.log.warn;
     pulumi.log.warn = async () => undefined;
     try {
+        // A fresh evaluation of the program for each run (the module registers resources when loaded).
+        const program = require.resolve(join(__dirname, "..", "..", "..", "index"));
+        delete require.cache[program];
         // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const stack = require(join(__dirname, "..", "..", "..", "index"));
+        const stack = require(program);
         const outputs: Record<string, unknown> = {};
         for (const [name, value] of Object.entries(stack)) {
             outputs[name] = (await pulumi.isSecret(value as any)) ? redacted : await valueOf(value as any);
         }
         await settled(mocks);
-        return renderPlan(mocks.resources, outputs);
+        return { resources: mocks.resources, outputs };
     } finally {
         pulumi.log.warn = warn;
     }
+}
+
+/** Stack configuration as "key=value" words, e.g. ["size=5"]. */
+export function parseEdit(words: string[]): Record<string, string> {
+    return Object.fromEntries(
+        words.map((w) => {
+            const m = /^([A-Za-z][A-Za-z0-9]*)=(.*)$/.exec(w);
+            if (!m) throw new Error(`an edit is key=value (a stack config key of the example stack, e.g. size=5), got ${JSON.stringify(w)}`);
+            return [m[1], m[2]];
+        }),
+    );
+}
+
+/**
+ * What `pulumi up` does to the deployed example stack (configuration `from`) when its configuration becomes
+ * `to`: each resource step, in the order the engine runs them (creates and updates, then deletes), what
+ * the change does to the cluster's availability, and what Pulumi would refuse (deleting a protected volume).
+ */
+export async function planExampleEdit(from: Record<string, string>, to: Record<string, string>): Promise<string> {
+    const before = (await runExampleStack(from)).resources;
+    const after = (await runExampleStack(to, { existing: before })).resources;
+    const changes = diffRuns(before, after);
+    // The order the engine can run them in: each step after the changed resources it depends on (its stage is
+    // its longest chain of changed dependencies); deletes last, dependents first.
+    const changed = new Map(changes.map((c) => [`${c.type}::${c.name}`, c]));
+    const byUrn = new Map([...before, ...after].map((r) => [r.urn, r]));
+    const stage = new Map<string, number>();
+    const stageOf = (r: RecordedResource): number => {
+        const k = `${r.type}::${r.name}`;
+        if (!stage.has(k)) {
+            stage.set(k, 0);
+            const deps = r.dependsOn.map((u) => byUrn.get(u)).filter((d): d is RecordedResource => d !== undefined && changed.has(`${d.type}::${d.name}`));
+            stage.set(k, Math.max(0, ...deps.map((d) => stageOf(d) + 1)));
+        }
+        return stage.get(k)!;
+    };
+    const recorded = (c: ResourceChange, runs: RecordedResource[]) => runs.find((r) => r.type === c.type && r.name === c.name)!;
+    const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name, "en", { numeric: true });
+    const forward = changes
+        .filter((c) => c.kind !== "delete")
+        .map((c) => ({ c, at: stageOf(recorded(c, after)) }))
+        .sort((a, b) => a.at - b.at || byName(a.c, b.c));
+    const deletes = changes
+        .filter((c) => c.kind === "delete")
+        .map((c) => ({ c, at: stageOf(recorded(c, before)) }))
+        .sort((a, b) => b.at - a.at || byName(b.c, a.c));
+    const steps = [...forward, ...deletes];
+    const describe = ({ c, at }: { c: ResourceChange; at: number }) => `${String(at).padStart(3)}  ${c.kind.padEnd(8)}${shortType(c.type).padEnd(34)}${c.name}`;
+    const protectedDeletes = deletes.map((d) => d.c).filter((c) => recorded(c, before).protect);
+    const summary = availabilitySummary(before, after, changes);
+    const words = (config: Record<string, string>) =>
+        Object.entries(config)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(" ") || "(defaults)";
+    return [
+        `edit of the example stack: ${words(from)} -> ${words(to)}`,
+        `availability: ${summary.text}`,
+        ...(protectedDeletes.length > 0
+            ? [
+                  `refused by Pulumi until unprotected (their data is never deleted silently): ${protectedDeletes.map((c) => c.name).join(", ")}; ` +
+                      `run \`pulumi state unprotect <urn>\` for each (or keep the volumes: \`pulumi state delete <urn>\` with retained data) before \`pulumi up\``,
+              ]
+            : []),
+        `${steps.length} step(s); stage (a step runs after the changed resources it depends on), change, type, name:`,
+        ...steps.map(describe),
+        "",
+    ].join("\n");
 }

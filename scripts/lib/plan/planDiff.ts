@@ -219,3 +219,62 @@ export function plannedInputs(before: RecordedResource[], after: RecordedResourc
     if (!r) throw new Error(`no ${type} named ${name} in the second run`);
     return analyze(before, after).planned(r);
 }
+
+export interface AvailabilitySummary {
+    added: string[];
+    removed: string[];
+    replaced: string[];
+    restarted: string[];
+    /** Members that can fail at the worst moment of the change (learners never count as voters). */
+    worstFaultTolerance: number;
+    text: string;
+}
+
+const quorumOf = (voters: number) => Math.floor(voters / 2) + 1;
+
+/**
+ * What a change does to the cluster's availability, from the instances of two runs: members added (one at a
+ * time, as learners), removed (highest first), replaced or restarted (one at a time, each out while it
+ * changes), and the fewest failures the cluster survives at any moment of it.
+ */
+export function availabilitySummary(before: RecordedResource[], after: RecordedResource[], changes: ResourceChange[]): AvailabilitySummary {
+    const memberOf = (name: string) => /-member-(\d+)$/.exec(name);
+    const instances = (rs: RecordedResource[]) => rs.filter((r) => r.type === "aws:ec2/instance:Instance" && memberOf(r.name));
+    const label = (name: string) => `member ${memberOf(name)![1]}`;
+    const byIndex = (a: string, b: string) => Number(memberOf(a)![1]) - Number(memberOf(b)![1]);
+    const of = (kind: ChangeKind) =>
+        changes
+            .filter((c) => c.type === "aws:ec2/instance:Instance" && c.kind === kind && memberOf(c.name))
+            .map((c) => c.name)
+            .sort(byIndex);
+    const added = of("create");
+    const removed = of("delete").reverse();
+    const replaced = of("replace");
+    const restarted = of("update");
+    const start = instances(before).length;
+    const end = instances(after).length;
+    let worst = start - quorumOf(start);
+    // Replacing or restarting: one voter out at a time, at the size the cluster has then (before any removal).
+    if (replaced.length + restarted.length > 0) worst = Math.min(worst, start - 1 - quorumOf(start));
+    // Adding: a learner is no voter, and the promotion raises the quorum only with the new voter up.
+    let voters = start;
+    for (let k = 0; k < added.length; k++) {
+        voters++;
+        worst = Math.min(worst, voters - quorumOf(voters));
+    }
+    // Removing: one voter less, and the remaining ones must all be healthy before each removal.
+    for (let k = 0; k < removed.length; k++) {
+        voters--;
+        worst = Math.min(worst, voters - quorumOf(voters));
+    }
+    const parts: string[] = [];
+    if (start !== end) parts.push(`size ${start} to ${end}`);
+    if (added.length) parts.push(`adds ${added.map(label).join(" then ")} as learners, each promoted before the next`);
+    if (removed.length) parts.push(`removes ${removed.map(label).join(" then ")} from the membership before deleting each`);
+    if (replaced.length) parts.push(`replaces ${replaced.map(label).join(" then ")}, one at a time, each healthy before the next`);
+    if (restarted.length) parts.push(`restarts ${restarted.map(label).join(" then ")}, one at a time`);
+    if (!parts.length) parts.push("no member is touched");
+    const fewest = Math.min(start, end);
+    parts.push(`never fewer than ${quorumOf(fewest)} of ${fewest} voters needed; worst fault tolerance during the change: ${Math.max(worst, 0)} member(s)`);
+    return { added, removed, replaced, restarted, worstFaultTolerance: Math.max(worst, 0), text: parts.join("; ") };
+}
