@@ -64,9 +64,12 @@ describe.each([
         }
         const created = changes.filter((c) => c.kind === "create").map((c) => c.name);
         expect(new Set(created.map(memberIndex))).toEqual(new Set(["3", "4"]));
-        // What changes besides: the discovery list (in place) and the final gate, which now wants 5 members.
+        // What changes besides: the discovery list (in place), the final gate, which now wants 5 members, and the
+        // backup before the change (the members' revisions changed), which the first new member waits for.
         const others = changes.filter((c) => c.kind !== "create").map((c) => `${c.kind} ${c.name}`);
-        expect(others.sort()).toEqual(["update prod-ready", ...(before.some((r) => r.name === "prod-members") ? ["update prod-members"] : [])].sort());
+        expect(others.sort()).toEqual(
+            ["update prod-ready", "update prod-backup-before-change", ...(before.some((r) => r.name === "prod-members") ? ["update prod-members"] : [])].sort(),
+        );
         expect(changes.some((c) => c.kind === "replace" || c.kind === "delete")).toBe(false);
     });
 
@@ -101,6 +104,8 @@ describe.each([
         }
         const deleted = changes.filter((c) => c.kind === "delete");
         expect(new Set(deleted.map((c) => memberIndex(c.name)))).toEqual(new Set(["3", "4"]));
+        // A backup first: Pulumi runs updates before deletions, so the cluster is backed up before anyone leaves.
+        expect(changes.find((c) => c.name === "prod-backup-before-change")?.kind).toBe("update");
         expect(changes.filter((c) => c.kind === "create" || c.kind === "replace")).toEqual([]);
         for (const i of [3, 4]) {
             // Pulumi deletes dependents first: the step (which removes the member) before the attachment and

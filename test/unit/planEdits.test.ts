@@ -40,10 +40,17 @@ const stepsOf = (text: string) =>
 test("size 3 to 5: only members 3 and 4 are created; the discovery list and the final gate change in place; member 4 comes after member 3's step", () => {
     expect(up).toContain("availability: size 3 to 5; adds member 3 then member 4 as learners, each promoted before the next");
     const steps = stepsOf(up);
-    expect(steps.filter(([, kind]) => kind !== "create").map(([, kind, , name]) => `${kind} ${name}`)).toEqual(["update etcd-members", "update etcd-ready"]);
+    expect(
+        steps
+            .filter(([, kind]) => kind !== "create")
+            .map(([, kind, , name]) => `${kind} ${name}`)
+            .sort(),
+    ).toEqual(["update etcd-backup-before-change", "update etcd-members", "update etcd-ready"]);
     expect(steps.filter(([, kind]) => kind === "create").every(([, , , name]) => /^etcd-member-[34](-|$)/.test(name))).toBe(true);
     const stageOf = (name: string) =>
         Number(steps.find(([, , type, n]) => n === name && (type === "aws.ec2.Instance" || type === "command.local.Command"))![0]);
+    // The cluster is backed up before the first new member starts.
+    expect(stageOf("etcd-member-3")).toBeGreaterThan(stageOf("etcd-backup-before-change"));
     expect(stageOf("etcd-member-4")).toBeGreaterThan(stageOf("etcd-member-3-rolled"));
     expect(stageOf("etcd-ready")).toBeGreaterThan(stageOf("etcd-member-4-rolled"));
 });
@@ -58,6 +65,9 @@ test("size 5 to 3: members 4 and 3 are deleted, their steps (the removal) before
         expect(at(`delete command.local.Command etcd-member-${i}-rolled`)).toBeLessThan(at(`delete aws.ec2.Instance etcd-member-${i}`));
     }
     expect(names.filter((n) => /etcd-member-[012](-|$)/.test(n))).toEqual([]);
+    // Pulumi runs updates before deletions: the backup before the change comes before any member leaves.
+    expect(at("update command.local.Command etcd-backup-before-change")).toBeGreaterThanOrEqual(0);
+    expect(at("update command.local.Command etcd-backup-before-change")).toBeLessThan(at("delete command.local.Command etcd-member-4-rolled"));
 });
 
 test("a version bump replaces members 0 to 2 one at a time, with tolerance 0 while one is out", () => {
