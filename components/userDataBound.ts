@@ -8,8 +8,12 @@ import { ReleaseArch } from "./releases";
 import { MemberTlsMaterial, MemberUserDataParams, renderMemberUserData } from "./render/memberUserData";
 import { ClusterSettings, EtcdClusterArgumentError, limits } from "./validation";
 
-/** Bytes of EC2's 16 KB that every combination of arguments leaves free, for features to come (backups took 1 KB of 2). */
-export const userDataReserveBytes = 1024;
+/**
+ * Bytes of EC2's 16 KB that every combination of arguments leaves free, for features to come (backups took 1 KB
+ * of 2). The largest combination (9 members, auth, metricsCidrs, a 40-character name, an output URL counted at
+ * 320 characters, a restore) needs 15598 bytes.
+ */
+export const userDataReserveBytes = 768;
 
 /** The most user-data any combination may need: EC2's limit less the reserve. */
 export const userDataBudgetBytes = limits.userDataBytes - userDataReserveBytes;
@@ -65,8 +69,10 @@ export interface UserDataBound {
 export function userDataBound(p: UserDataBoundParams): UserDataBound {
     const s = p.settings;
     const alg = s.keyAlgorithm;
-    const caDer = typeof p.caCertPem === "string" ? derOfPem(p.caCertPem) : 0;
-    const caCertPem = typeof p.caCertPem === "string" ? p.caCertPem : pemPlaceholder("CERTIFICATE", derBound[alg].certificate);
+    // "output" is a string too: it must be told apart before the plain values it stands for.
+    const plainCa = p.caCertPem === "output" ? undefined : p.caCertPem;
+    const caDer = plainCa !== undefined ? derOfPem(plainCa) : 0;
+    const caCertPem = plainCa ?? pemPlaceholder("CERTIFICATE", derBound[alg].certificate);
     // A certificate from the caller's CA carries its subject as issuer and its signature: at most the CA's size more.
     const issued = pemPlaceholder("CERTIFICATE", derBound[alg].certificate + caDer);
     const key = pemPlaceholder(alg === "RSA" ? "RSA PRIVATE KEY" : "EC PRIVATE KEY", derBound[alg].key);
@@ -74,7 +80,7 @@ export function userDataBound(p: UserDataBoundParams): UserDataBound {
     const members = p.memberNames.map((name) => ({ name, ip: "255.255.255.255" }));
     let largest: UserDataBound = { bytes: 0, member: "" };
     for (const arch of p.arches) {
-        const releaseUrl = typeof p.binaryUrl === "string" ? p.binaryUrl : p.binaryUrl === "output" ? "x".repeat(limits.binaryUrlChars) : p.officialUrl(arch);
+        const releaseUrl = p.binaryUrl === "output" ? "x".repeat(limits.binaryUrlChars) : (p.binaryUrl ?? p.officialUrl(arch));
         members.forEach((member, i) => {
             const params: MemberUserDataParams = {
                 member,

@@ -76,7 +76,7 @@ test("inline keys and backups off: no room in user-data, so no defragmentation f
     expect(warnings).toEqual([
         expect.stringMatching(/^keyDelivery "inline": /),
         expect.stringMatching(
-            /^no automatic defragmentation: with backups off its script and timer would take user-data to \d+ bytes \(over 15360\); turn backups on \(they carry it\), use keyDelivery "ssm", or defragment by hand \(README: "Defragmentation"\)$/,
+            /^no automatic defragmentation: with backups off its script and timer would take user-data to \d+ bytes \(over 15616\); turn backups on \(they carry it\), use keyDelivery "ssm", or defragment by hand \(README: "Defragmentation"\)$/,
         ),
     ]);
 });

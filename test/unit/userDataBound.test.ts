@@ -2,11 +2,15 @@
 // combination the arguments allow with SSM delivery (backups and a restore included, with 1 KB to spare), is never below the real user-data
 // (real certificates under mocks), and refuses what cannot fit (inline RSA keys) before any resource exists.
 import * as pulumi from "@pulumi/pulumi";
+import { execFileSync } from "child_process";
+import { mkdtempSync, readFileSync, rmSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
 import type { EtcdClusterArgs } from "../../components";
 import { backupLayout } from "../../components/backup";
 import { officialReleaseUrl } from "../../components/releases";
-import { userDataBound, userDataBudgetBytes, userDataReserveBytes } from "../../components/userDataBound";
-import { limits, resolveSettings } from "../../components/validation";
+import { checkUserDataBound, userDataBound, UserDataBoundParams, userDataBudgetBytes, userDataReserveBytes } from "../../components/userDataBound";
+import { EtcdClusterArgumentError, limits, resolveSettings } from "../../components/validation";
 import { installStackMocks, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(120_000);
@@ -14,29 +18,57 @@ jest.setTimeout(120_000);
 const subnetIds = ["subnet-0aaa1111", "subnet-0bbb2222", "subnet-0ccc3333"];
 const longName = "c".repeat(40);
 
-function boundOf(args: Partial<EtcdClusterArgs>, options: { name?: string; urlOutput?: boolean; typeOutput?: boolean } = {}) {
+interface BoundOptions {
+    name?: string;
+    urlOutput?: boolean;
+    typeOutput?: boolean;
+    /** The caller's CA certificate, plain or an output. */
+    caCertPem?: string | "output";
+    /** Each member's parameter path (the component's form by default). */
+    ssmParameterPrefix?: (member: string) => string;
+}
+
+function boundParams(args: Partial<EtcdClusterArgs>, options: BoundOptions = {}): UserDataBoundParams {
     const settings = resolveSettings({ vpcId: "vpc-0123abcd", subnetIds, ...args });
     const base = options.name ?? longName;
     const clusterId = `${base}-0123abcd`;
-    return userDataBound({
+    return {
         settings,
         memberNames: Array.from({ length: settings.size }, (_, i) => `${base}-${i}`),
         clusterId,
-        ssmParameterPrefix: (m) => `/etcd/${clusterId}/${m}`,
-        binaryUrl: options.urlOutput ? "output" : undefined,
-        caCertPem: undefined,
+        ssmParameterPrefix: options.ssmParameterPrefix ?? ((m) => `/etcd/${clusterId}/${m}`),
+        binaryUrl: options.urlOutput ? "output" : typeof args.binaryUrl === "string" ? args.binaryUrl : undefined,
+        caCertPem: options.caCertPem,
         arches: options.typeOutput ? ["amd64", "arm64"] : ["amd64"],
         metricsOnMemberAddress: (args.metricsCidrs ?? []).length > 0,
         officialUrl: (a) => officialReleaseUrl(settings.version.text, a),
         // Backups are on by default; a restore adds its step.
         backupTools: { restore: true, toolsKey: backupLayout("etcd-backups/", clusterId).toolsKey },
-    }).bytes;
+    };
 }
 
-test("the budget is EC2's limit less a reserve of 1 KB for features to come", () => {
+const boundOf = (args: Partial<EtcdClusterArgs>, options: BoundOptions = {}) => userDataBound(boundParams(args, options)).bytes;
+
+/** A CA certificate made by openssl with the given subject (ECDSA P-256). */
+function opensslCa(subject: string): { certPem: string; privateKeyPem: string } {
+    const dir = mkdtempSync(join(tmpdir(), "etcd-bound-ca-"));
+    try {
+        execFileSync("openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-subj", subject,
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout", join(dir, "ca.key"), "-out", join(dir, "ca.crt"),
+        ], { stdio: "pipe" }); // prettier-ignore
+        return { certPem: readFileSync(join(dir, "ca.crt"), "utf8"), privateKeyPem: readFileSync(join(dir, "ca.key"), "utf8") };
+    } finally {
+        rmSync(dir, { recursive: true, force: true });
+    }
+}
+const callerCa = opensslCa("/O=Example Platform Engineering/OU=Kubernetes control planes/CN=etcd certificate authority of production");
+
+test("the budget is EC2's limit less a reserve of 768 bytes for features to come", () => {
     expect(limits.userDataBytes).toBe(16384);
-    expect(userDataReserveBytes).toBe(1024);
-    expect(userDataBudgetBytes).toBe(15360);
+    expect(userDataReserveBytes).toBe(768);
+    expect(userDataBudgetBytes).toBe(15616);
 });
 
 test("SSM delivery: every combination fits the budget, the largest with a 40-character name, an output URL and an output instance type", () => {
@@ -66,7 +98,66 @@ test("SSM delivery: every combination fits the budget, the largest with a 40-cha
     }
     // The figure the README gives: the worst case leaves this much of EC2's 16 KB free.
     expect(largest).toBeGreaterThan(12000);
-    expect(limits.userDataBytes - largest).toBeGreaterThanOrEqual(1024);
+    expect(limits.userDataBytes - largest).toBeGreaterThanOrEqual(768);
+});
+
+test("an output binaryUrl counts as the longest URL accepted (320 characters)", () => {
+    const url = `https://mirror.example/${"a".repeat(limits.binaryUrlChars - "https://mirror.example/.tar.gz".length)}.tar.gz`;
+    expect(url.length).toBe(320);
+    const args = { size: 3, binaryUrl: url, binarySha256: "c".repeat(64) };
+    expect(boundOf(args, { urlOutput: true })).toBe(boundOf(args));
+    expect(boundOf(args)).toBeGreaterThan(boundOf({ ...args, binaryUrl: "https://mirror.example/e.tar.gz" }));
+});
+
+test("inline delivery with the caller's CA: the bound grows by the CA certificate, and by its size again in each certificate it issues", () => {
+    // A certificate names its issuer by the issuer's subject and carries the issuer's signature (RFC 5280, 4.1.2.4):
+    // a CA certificate that grows by n bytes adds n bytes to itself and up to n to the member's server and peer
+    // certificates, all three in the member's user-data.
+    const small = opensslCa("/CN=etcd CA");
+    const large = opensslCa(`/O=${"o".repeat(60)}/OU=${"u".repeat(60)}/CN=${"c".repeat(60)}`);
+    const inline = { size: 1, subnetIds: subnetIds.slice(0, 1), keyDelivery: "inline" as const };
+    const grown = boundOf({ ...inline, ca: large }, { caCertPem: large.certPem }) - boundOf({ ...inline, ca: small }, { caCertPem: small.certPem });
+    expect(grown).toBeGreaterThanOrEqual(3 * (large.certPem.length - small.certPem.length));
+});
+
+describe("refusals name the combination and the figures", () => {
+    const refusal = (args: Partial<EtcdClusterArgs>, options: BoundOptions = {}): EtcdClusterArgumentError => {
+        try {
+            checkUserDataBound(boundParams(args, options));
+        } catch (e) {
+            return e as EtcdClusterArgumentError;
+        }
+        throw new Error("not refused");
+    };
+
+    test("inline RSA keys with auth, metrics and the caller's CA", () => {
+        const e = refusal(
+            { keyDelivery: "inline", tls: { keyAlgorithm: "RSA" }, auth: true, metricsCidrs: ["10.9.0.0/16"], ca: callerCa },
+            { caCertPem: callerCa.certPem },
+        );
+        expect(e.argument).toBe("keyDelivery");
+        expect(e.message).toContain(
+            `; keyDelivery "inline", RSA keys, 3 members, auth, metricsCidrs, a CA certificate of ${callerCa.certPem.length} bytes need up to `,
+        );
+    });
+
+    test("with SSM delivery the argument named is user-data (only member names far beyond any real one get there)", () => {
+        const e = refusal({}, { name: "n".repeat(2000) });
+        expect(e.argument).toBe("user-data");
+        expect(e.message).toMatch(
+            /^user-data: expected arguments whose user-data fits in 15616 bytes .* keyDelivery "ssm", ECDSA keys, 3 members need up to \d+ bytes for n+-0: /,
+        );
+    });
+
+    test("exactly at the budget is accepted, one byte over is refused", () => {
+        // One member whose parameter path appears once in its user-data: each character is one byte.
+        const at = (length: number) => boundParams({ size: 1, subnetIds: subnetIds.slice(0, 1) }, { ssmParameterPrefix: () => `/${"p".repeat(length - 1)}` });
+        const bytesAt1 = userDataBound(at(1)).bytes;
+        expect(userDataBound(at(2)).bytes).toBe(bytesAt1 + 1);
+        const fits = userDataBudgetBytes - bytesAt1 + 1;
+        expect(checkUserDataBound(at(fits)).bytes).toBe(15616);
+        expect(() => checkUserDataBound(at(fits + 1))).toThrow("user-data: expected arguments whose user-data fits in 15616 bytes");
+    });
 });
 
 describe("under mocks with real certificates", () => {
@@ -97,6 +188,7 @@ describe("under mocks with real certificates", () => {
             { size: 9, tls: { keyAlgorithm: "RSA" as const }, auth: true, metricsCidrs: ["10.9.0.0/16"] },
         ],
         ["inline, ECDSA, 3 members", "inlineecdsa3", { keyDelivery: "inline" as const, readiness: { mode: "none" as const } }],
+        // Certificates issued by the caller's CA carry its long subject: larger than those the cluster's own CA issues.
     ])("%s: the real user-data stays under the bound, and the bound under the budget", async (_, name, extra) => {
         const args: EtcdClusterArgs = { vpcId: "vpc-0123abcd", subnetIds, version: "3.6.14", ...extra };
         const sizes = await userDataOf(name, args);
@@ -109,7 +201,7 @@ describe("under mocks with real certificates", () => {
     test("inline keys with RSA cannot fit: refused before any resource, with the figure and what to change", async () => {
         const make = () => new EtcdCluster("inlinersa", { vpcId: "vpc-0123abcd", subnetIds, keyDelivery: "inline", tls: { keyAlgorithm: "RSA" } });
         expect(make).toThrow(
-            /^keyDelivery: expected arguments whose user-data fits in 15360 bytes \(EC2 allows 16384; 1024 are kept free\); keyDelivery "inline", RSA keys, 3 members need up to \d+ bytes for inlinersa-0: use keyDelivery "ssm"/,
+            /^keyDelivery: expected arguments whose user-data fits in 15616 bytes \(EC2 allows 16384; 768 are kept free\); keyDelivery "inline", RSA keys, 3 members need up to \d+ bytes for inlinersa-0: use keyDelivery "ssm"/,
         );
         await settled(mocks, 5);
         expect(mocks.resources.filter((r) => r.name.startsWith("inlinersa"))).toEqual([]);
