@@ -9,6 +9,7 @@ import { join } from "path";
 import type { EtcdClusterArgs } from "../../components";
 import { backupLayout } from "../../components/backup";
 import { officialReleaseUrl } from "../../components/releases";
+import { renderMemberUserData } from "../../components/render/memberUserData";
 import { checkUserDataBound, userDataBound, UserDataBoundParams, userDataBudgetBytes, userDataReserveBytes } from "../../components/userDataBound";
 import { EtcdClusterArgumentError, limits, resolveSettings } from "../../components/validation";
 import { installStackMocks, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
@@ -118,6 +119,46 @@ test("inline delivery with the caller's CA: the bound grows by the CA certificat
     const inline = { size: 1, subnetIds: subnetIds.slice(0, 1), keyDelivery: "inline" as const };
     const grown = boundOf({ ...inline, ca: large }, { caCertPem: large.certPem }) - boundOf({ ...inline, ca: small }, { caCertPem: small.certPem });
     expect(grown).toBeGreaterThanOrEqual(3 * (large.certPem.length - small.certPem.length));
+});
+
+test.each([
+    ["3 members", { size: 3 }],
+    ["5 members, auth and metricsCidrs", { size: 5, auth: true, metricsCidrs: ["10.9.0.0/16"] }],
+])("SSM delivery, %s: the bound is the user-data of members whose every unknown has its longest form", (_, extra) => {
+    const args: Partial<EtcdClusterArgs> = { ...extra, binaryUrl: "https://mirror.example/e.tar.gz", binarySha256: "c".repeat(64) };
+    const p = boundParams(args, { urlOutput: true });
+    const s = p.settings;
+    const region = "ap-southeast-5";
+    // The longest form of each value not known before deployment, from its definition rather than from the bound.
+    const members = p.memberNames.map((name) => ({ name, ip: "255.255.255.255" })); // a dotted quad: at most 15 characters
+    const texts = members.map((member, i) =>
+        renderMemberUserData({
+            member,
+            members,
+            clusterToken: `${p.clusterId}-r0f1e2d3c`, // a restored cluster's token: the id, "-r" and 8 hex digits of a digest
+            version: s.version.text,
+            features: s.features,
+            arch: "amd64",
+            tuning: s.tuning,
+            tlsMinVersion: s.tlsMinVersion,
+            metricsOnMemberAddress: p.metricsOnMemberAddress,
+            releaseUrl: `https://mirror.example/${"a".repeat(320 - 30)}.tar.gz`, // binaryUrl: at most 320 characters
+            releaseSha256: "0123456789abcdef".repeat(4), // SHA-256: 64 hex digits
+            dataVolumeId: "vol-0123456789abcdef0", // EBS volume ids: "vol-" and 17 hex digits
+            region,
+            ssmParameterPrefix: p.ssmParameterPrefix(member.name),
+            enableAuth: s.auth && i === 0 ? { memberNames: p.memberNames } : undefined,
+            // S3 bucket names: at most 63 characters.
+            memberTools: { url: `s3://${"b".repeat(63)}/${p.backupTools!.toolsKey}`, sha256: "0123456789abcdef".repeat(4), restore: true },
+            tls: { caCertPem: "CA", serverCertPem: "SERVER", peerCertPem: "PEER" },
+        }),
+    );
+    const sizes = texts.map((t) => Buffer.byteLength(t));
+    const largest = sizes.indexOf(Math.max(...sizes));
+    const bound = userDataBound(p);
+    // The bound counts the region at 24 characters (longer than any region's code); every other value at the length given here.
+    expect(bound.bytes - sizes[largest]).toBe((24 - region.length) * (texts[largest].split(region).length - 1));
+    expect(bound.member).toBe(p.memberNames[largest]);
 });
 
 describe("refusals name the combination and the figures", () => {
