@@ -1,54 +1,16 @@
 // EC2's 16 KB user-data limit, known to hold before anything is created: the plain-value bound covers every
-// combination the arguments allow with SSM delivery (backups and a restore included, with 1 KB to spare), is never below the real user-data
-// (real certificates under mocks), and refuses what cannot fit (inline RSA keys) before any resource exists.
-import * as pulumi from "@pulumi/pulumi";
+// combination the arguments allow with SSM delivery (backups and a restore included, with 768 bytes to spare), is
+// exactly the user-data of members whose unknown values take their longest form, and refuses what cannot fit.
+// The bound against the real user-data of clusters under mocks, with real certificates: userDataBoundMocks.test.ts.
 import { execFileSync } from "child_process";
 import { mkdtempSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import type { EtcdClusterArgs } from "../../components";
-import { backupLayout } from "../../components/backup";
-import { officialReleaseUrl } from "../../components/releases";
 import { renderMemberUserData } from "../../components/render/memberUserData";
-import { checkUserDataBound, userDataBound, UserDataBoundParams, userDataBudgetBytes, userDataReserveBytes } from "../../components/userDataBound";
-import { EtcdClusterArgumentError, limits, resolveSettings } from "../../components/validation";
-import { installStackMocks, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
-
-jest.setTimeout(120_000);
-
-const subnetIds = ["subnet-0aaa1111", "subnet-0bbb2222", "subnet-0ccc3333"];
-const longName = "c".repeat(40);
-
-interface BoundOptions {
-    name?: string;
-    urlOutput?: boolean;
-    typeOutput?: boolean;
-    /** The caller's CA certificate, plain or an output. */
-    caCertPem?: string | "output";
-    /** Each member's parameter path (the component's form by default). */
-    ssmParameterPrefix?: (member: string) => string;
-}
-
-function boundParams(args: Partial<EtcdClusterArgs>, options: BoundOptions = {}): UserDataBoundParams {
-    const settings = resolveSettings({ vpcId: "vpc-0123abcd", subnetIds, ...args });
-    const base = options.name ?? longName;
-    const clusterId = `${base}-0123abcd`;
-    return {
-        settings,
-        memberNames: Array.from({ length: settings.size }, (_, i) => `${base}-${i}`),
-        clusterId,
-        ssmParameterPrefix: options.ssmParameterPrefix ?? ((m) => `/etcd/${clusterId}/${m}`),
-        binaryUrl: options.urlOutput ? "output" : typeof args.binaryUrl === "string" ? args.binaryUrl : undefined,
-        caCertPem: options.caCertPem,
-        arches: options.typeOutput ? ["amd64", "arm64"] : ["amd64"],
-        metricsOnMemberAddress: (args.metricsCidrs ?? []).length > 0,
-        officialUrl: (a) => officialReleaseUrl(settings.version.text, a),
-        // Backups are on by default; a restore adds its step.
-        backupTools: { restore: true, toolsKey: backupLayout("etcd-backups/", clusterId).toolsKey },
-    };
-}
-
-const boundOf = (args: Partial<EtcdClusterArgs>, options: BoundOptions = {}) => userDataBound(boundParams(args, options)).bytes;
+import { checkUserDataBound, userDataBound, userDataBudgetBytes, userDataReserveBytes } from "../../components/userDataBound";
+import { EtcdClusterArgumentError, limits } from "../../components/validation";
+import { BoundOptions, boundOf, boundParams, subnetIds } from "../helpers/userDataBound";
 
 /** A CA certificate made by openssl with the given subject (ECDSA P-256). */
 function opensslCa(subject: string): { certPem: string; privateKeyPem: string } {
@@ -190,6 +152,15 @@ describe("refusals name the combination and the figures", () => {
         );
     });
 
+    test("inline delivery with a CA known only as an output is refused, whatever its size; SSM delivery takes it", () => {
+        const e = refusal({ keyDelivery: "inline" }, { caCertPem: "output" });
+        expect(e.argument).toBe("ca.certPem");
+        expect(e.message).toContain('expected a plain string with keyDelivery "inline" (the certificates travel in user-data');
+        expect(() => checkUserDataBound(boundParams({}, { caCertPem: "output" }))).not.toThrow();
+        // Before that refusal, the bound (defragmentation's room is judged with it) never counts such a CA smaller than the cluster's own.
+        expect(boundOf({ keyDelivery: "inline" }, { caCertPem: "output" })).toBeGreaterThanOrEqual(boundOf({ keyDelivery: "inline" }));
+    });
+
     test("exactly at the budget is accepted, one byte over is refused", () => {
         // One member whose parameter path appears once in its user-data: each character is one byte.
         const at = (length: number) => boundParams({ size: 1, subnetIds: subnetIds.slice(0, 1) }, { ssmParameterPrefix: () => `/${"p".repeat(length - 1)}` });
@@ -198,73 +169,5 @@ describe("refusals name the combination and the figures", () => {
         const fits = userDataBudgetBytes - bytesAt1 + 1;
         expect(checkUserDataBound(at(fits)).bytes).toBe(15616);
         expect(() => checkUserDataBound(at(fits + 1))).toThrow("user-data: expected arguments whose user-data fits in 15616 bytes");
-    });
-});
-
-describe("under mocks with real certificates", () => {
-    let mocks: StackMocks;
-    let EtcdCluster: typeof import("../../components").EtcdCluster;
-    beforeAll(async () => {
-        mocks = await installStackMocks({ tls: "real" });
-        ({ EtcdCluster } = await import("../../components"));
-        pulumi.log.warn = async () => {};
-    });
-
-    const userDataOf = async (name: string, args: EtcdClusterArgs) => {
-        const cluster = new EtcdCluster(name, args);
-        await valueOf(cluster.members);
-        await settled(mocks);
-        return mocks
-            .ofType("aws:ec2/instance:Instance")
-            .filter((r) => r.name.startsWith(`${name}-member-`))
-            .map((r) => Buffer.byteLength(r.inputs.userData as string));
-    };
-
-    test.each([
-        // The combinations that exceeded 16 KB before certificates moved to parameters, and the largest ones.
-        ["ssm, RSA, auth, 5 members", "ssmrsaauth5", { size: 5, tls: { keyAlgorithm: "RSA" as const }, auth: true }],
-        [
-            "ssm, RSA, auth, metrics, 9 members",
-            "ssmrsaauthmetrics9",
-            { size: 9, tls: { keyAlgorithm: "RSA" as const }, auth: true, metricsCidrs: ["10.9.0.0/16"] },
-        ],
-        ["inline, ECDSA, 3 members", "inlineecdsa3", { keyDelivery: "inline" as const, readiness: { mode: "none" as const } }],
-        // Certificates issued by the caller's CA carry its long subject: larger than those the cluster's own CA issues.
-    ])("%s: the real user-data stays under the bound, and the bound under the budget", async (_, name, extra) => {
-        const args: EtcdClusterArgs = { vpcId: "vpc-0123abcd", subnetIds, version: "3.6.14", ...extra };
-        const sizes = await userDataOf(name, args);
-        expect(sizes.length).toBe("size" in extra ? extra.size : 3);
-        const bound = boundOf(args, { name });
-        expect(Math.max(...sizes)).toBeLessThanOrEqual(bound);
-        expect(bound).toBeLessThanOrEqual(userDataBudgetBytes);
-    });
-
-    test("inline keys with RSA cannot fit: refused before any resource, with the figure and what to change", async () => {
-        const make = () => new EtcdCluster("inlinersa", { vpcId: "vpc-0123abcd", subnetIds, keyDelivery: "inline", tls: { keyAlgorithm: "RSA" } });
-        expect(make).toThrow(
-            /^keyDelivery: expected arguments whose user-data fits in 15616 bytes \(EC2 allows 16384; 768 are kept free\); keyDelivery "inline", RSA keys, 3 members need up to \d+ bytes for inlinersa-0: use keyDelivery "ssm"/,
-        );
-        await settled(mocks, 5);
-        expect(mocks.resources.filter((r) => r.name.startsWith("inlinersa"))).toEqual([]);
-    });
-
-    test("inline keys with a CA known only as an output: refused before any resource (its size decides whether user-data fits)", async () => {
-        const make = () =>
-            new EtcdCluster("inlineca", {
-                vpcId: "vpc-0123abcd",
-                subnetIds,
-                keyDelivery: "inline",
-                ca: { certPem: pulumi.output("-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n"), privateKeyPem: pulumi.secret("k") },
-            });
-        expect(make).toThrow('ca.certPem: expected a plain string with keyDelivery "inline"');
-        await settled(mocks, 5);
-        expect(mocks.resources.filter((r) => r.name.startsWith("inlineca"))).toEqual([]);
-    });
-
-    test("a binaryUrl longer than 320 characters is refused (an output URL is bounded by that length)", () => {
-        const url = `https://mirror.example/${"a".repeat(300)}.tar.gz`;
-        expect(() => new EtcdCluster("longurl", { vpcId: "vpc-0123abcd", subnetIds, binaryUrl: url, binarySha256: "c".repeat(64) })).toThrow(
-            `binaryUrl: expected a URL of at most 320 characters, got "${url.length} characters"`,
-        );
     });
 });
