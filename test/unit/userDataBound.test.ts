@@ -7,8 +7,8 @@ import { mkdtempSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import type { EtcdClusterArgs } from "../../components";
-import { renderMemberUserData } from "../../components/render/memberUserData";
-import { checkUserDataBound, userDataBound, userDataBudgetBytes, userDataReserveBytes } from "../../components/userDataBound";
+import { MemberTlsMaterial, renderMemberUserData } from "../../components/render/memberUserData";
+import { checkUserDataBound, userDataBound, UserDataBoundParams, userDataBudgetBytes, userDataReserveBytes } from "../../components/userDataBound";
 import { EtcdClusterArgumentError, limits } from "../../components/validation";
 import { BoundOptions, boundOf, boundParams, subnetIds } from "../helpers/userDataBound";
 
@@ -83,21 +83,20 @@ test("inline delivery with the caller's CA: the bound grows by the CA certificat
     expect(grown).toBeGreaterThanOrEqual(3 * (large.certPem.length - small.certPem.length));
 });
 
-test.each([
-    ["3 members", { size: 3 }],
-    ["5 members, auth and metricsCidrs", { size: 5, auth: true, metricsCidrs: ["10.9.0.0/16"] }],
-])("SSM delivery, %s: the bound is the user-data of members whose every unknown has its longest form", (_, extra) => {
-    const args: Partial<EtcdClusterArgs> = { ...extra, binaryUrl: "https://mirror.example/e.tar.gz", binarySha256: "c".repeat(64) };
-    const p = boundParams(args, { urlOutput: true });
+/**
+ * The largest user-data of the members when every value unknown before deployment takes its longest form, from
+ * each value's definition rather than from the bound, and the slack of the region (the bound counts it at 24
+ * characters, more than any region's code has).
+ */
+function longestFormUserData(p: UserDataBoundParams, tls: MemberTlsMaterial): { bytes: number; member: string; regionSlack: number } {
     const s = p.settings;
     const region = "ap-southeast-5";
-    // The longest form of each value not known before deployment, from its definition rather than from the bound.
     const members = p.memberNames.map((name) => ({ name, ip: "255.255.255.255" })); // a dotted quad: at most 15 characters
     const texts = members.map((member, i) =>
         renderMemberUserData({
             member,
             members,
-            clusterToken: `${p.clusterId}-r0f1e2d3c`, // a restored cluster's token: the id, "-r" and 8 hex digits of a digest
+            clusterToken: p.backupTools?.restore ? `${p.clusterId}-r0f1e2d3c` : p.clusterId, // restored: the id, "-r" and 8 hex digits
             version: s.version.text,
             features: s.features,
             arch: "amd64",
@@ -108,20 +107,67 @@ test.each([
             releaseSha256: "0123456789abcdef".repeat(4), // SHA-256: 64 hex digits
             dataVolumeId: "vol-0123456789abcdef0", // EBS volume ids: "vol-" and 17 hex digits
             region,
-            ssmParameterPrefix: p.ssmParameterPrefix(member.name),
+            ssmParameterPrefix: s.keyDelivery === "ssm" ? p.ssmParameterPrefix(member.name) : undefined,
             enableAuth: s.auth && i === 0 ? { memberNames: p.memberNames } : undefined,
             // S3 bucket names: at most 63 characters.
-            memberTools: { url: `s3://${"b".repeat(63)}/${p.backupTools!.toolsKey}`, sha256: "0123456789abcdef".repeat(4), restore: true },
-            tls: { caCertPem: "CA", serverCertPem: "SERVER", peerCertPem: "PEER" },
+            memberTools: p.backupTools && {
+                url: `s3://${"b".repeat(63)}/${p.backupTools.toolsKey}`,
+                sha256: "0123456789abcdef".repeat(4),
+                restore: p.backupTools.restore,
+            },
+            tls,
         }),
     );
     const sizes = texts.map((t) => Buffer.byteLength(t));
     const largest = sizes.indexOf(Math.max(...sizes));
+    return { bytes: sizes[largest], member: p.memberNames[largest], regionSlack: (24 - region.length) * (texts[largest].split(region).length - 1) };
+}
+
+/** A PEM block of `derBytes` bytes as RFC 7468 lays it out: base64 in lines of 64 characters between the labels. */
+const pemOf = (label: string, derBytes: number) =>
+    `-----BEGIN ${label}-----\n${Buffer.alloc(derBytes)
+        .toString("base64")
+        .match(/.{1,64}/g)!
+        .join("\n")}\n-----END ${label}-----\n`;
+
+const ssmTls: MemberTlsMaterial = { caCertPem: "CA", serverCertPem: "SERVER", peerCertPem: "PEER" };
+
+test.each([
+    ["3 members", { size: 3 }, {}],
+    ["5 members, auth and metricsCidrs", { size: 5, auth: true, metricsCidrs: ["10.9.0.0/16"] }, {}],
+    ["backups off", { size: 3, backup: { enabled: false } }, { noBackup: true }],
+])("SSM delivery, %s: the bound is the user-data of members whose every unknown has its longest form", (_, extra, how) => {
+    const args: Partial<EtcdClusterArgs> = { ...extra, binaryUrl: "https://mirror.example/e.tar.gz", binarySha256: "c".repeat(64) };
+    const p = { ...boundParams(args, { urlOutput: true }), ...("noBackup" in how ? { backupTools: undefined } : {}) };
+    const longest = longestFormUserData(p, ssmTls);
     const bound = userDataBound(p);
-    // The bound counts the region at 24 characters (longer than any region's code); every other value at the length given here.
-    expect(bound.bytes - sizes[largest]).toBe((24 - region.length) * (texts[largest].split(region).length - 1));
-    expect(bound.member).toBe(p.memberNames[largest]);
+    expect(bound.bytes - longest.bytes).toBe(longest.regionSlack);
+    expect(bound.member).toBe(longest.member);
 });
+
+test("inline delivery: the bound is the user-data with certificates and keys of the largest DER sizes it allows, and the caller's CA as given", () => {
+    // ECDSA P-256: certificates up to 620 bytes, SEC1 keys up to 125; RSA 2048: 1120 and PKCS#1 keys up to 1240.
+    const cases: [Partial<EtcdClusterArgs>, string | undefined, MemberTlsMaterial][] = [
+        [{ tls: { keyAlgorithm: "ECDSA" } }, undefined, tlsOf(pemOf("CERTIFICATE", 620), pemOf("CERTIFICATE", 620), pemOf("EC PRIVATE KEY", 125))],
+        [{ tls: { keyAlgorithm: "RSA" } }, undefined, tlsOf(pemOf("CERTIFICATE", 1120), pemOf("CERTIFICATE", 1120), pemOf("RSA PRIVATE KEY", 1240))],
+        // A certificate the caller's CA issues is counted larger by the CA certificate's DER size (its subject and signature).
+        [{ ca: callerCa }, callerCa.certPem, tlsOf(callerCa.certPem, pemOf("CERTIFICATE", 620 + derSize(callerCa.certPem)), pemOf("EC PRIVATE KEY", 125))],
+    ];
+    for (const [extra, caCertPem, tls] of cases) {
+        const p = boundParams({ size: 1, subnetIds: subnetIds.slice(0, 1), keyDelivery: "inline", ...extra }, { caCertPem, urlOutput: true });
+        const longest = longestFormUserData(p, tls);
+        expect(userDataBound(p).bytes - longest.bytes).toBe(longest.regionSlack);
+    }
+});
+
+function tlsOf(caCertPem: string, issuedPem: string, keyPem: string): MemberTlsMaterial {
+    return { caCertPem, serverCertPem: issuedPem, peerCertPem: issuedPem, serverKeyPem: keyPem, peerKeyPem: keyPem };
+}
+
+/** The DER size of a PEM certificate, as openssl writes it. */
+function derSize(pem: string): number {
+    return execFileSync("openssl", ["x509", "-outform", "DER"], { input: pem }).length;
+}
 
 describe("refusals name the combination and the figures", () => {
     const refusal = (args: Partial<EtcdClusterArgs>, options: BoundOptions = {}): EtcdClusterArgumentError => {
@@ -156,6 +202,7 @@ describe("refusals name the combination and the figures", () => {
         const e = refusal({ keyDelivery: "inline" }, { caCertPem: "output" });
         expect(e.argument).toBe("ca.certPem");
         expect(e.message).toContain('expected a plain string with keyDelivery "inline" (the certificates travel in user-data');
+        expect(e.message.endsWith('or keyDelivery "ssm", got "an output"')).toBe(true);
         expect(() => checkUserDataBound(boundParams({}, { caCertPem: "output" }))).not.toThrow();
         // Before that refusal, the bound (defragmentation's room is judged with it) never counts such a CA smaller than the cluster's own.
         expect(boundOf({ keyDelivery: "inline" }, { caCertPem: "output" })).toBeGreaterThanOrEqual(boundOf({ keyDelivery: "inline" }));
