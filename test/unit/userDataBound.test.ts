@@ -12,14 +12,14 @@ import { checkUserDataBound, userDataBound, UserDataBoundParams, userDataBudgetB
 import { EtcdClusterArgumentError, limits } from "../../components/validation";
 import { BoundOptions, boundOf, boundParams, subnetIds } from "../helpers/userDataBound";
 
-/** A CA certificate made by openssl with the given subject (ECDSA P-256). */
-function opensslCa(subject: string): { certPem: string; privateKeyPem: string } {
+/** A CA certificate made by openssl with the given subject (ECDSA P-256), and a comment extension when given. */
+function opensslCa(subject: string, comment?: string): { certPem: string; privateKeyPem: string } {
     const dir = mkdtempSync(join(tmpdir(), "etcd-bound-ca-"));
     try {
         execFileSync("openssl", [
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-subj", subject,
             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout", join(dir, "ca.key"), "-out", join(dir, "ca.crt"),
+            "-keyout", join(dir, "ca.key"), "-out", join(dir, "ca.crt"), ...(comment ? ["-addext", `nsComment=${comment}`] : []),
         ], { stdio: "pipe" }); // prettier-ignore
         return { certPem: readFileSync(join(dir, "ca.crt"), "utf8"), privateKeyPem: readFileSync(join(dir, "ca.key"), "utf8") };
     } finally {
@@ -153,6 +153,10 @@ test("inline delivery: the bound is the user-data with certificates and keys of 
         // A certificate the caller's CA issues is counted larger by the CA certificate's DER size (its subject and signature).
         [{ ca: callerCa }, callerCa.certPem, tlsOf(callerCa.certPem, pemOf("CERTIFICATE", 620 + derSize(callerCa.certPem)), pemOf("EC PRIVATE KEY", 125))],
     ];
+    // And a CA whose issued certificates' base64 fills its last line exactly (620 + its DER size a multiple of 48 bytes).
+    // (The comment appears once in the certificate: each character adds one byte, so 48 lengths reach every remainder.)
+    const filling = Array.from({ length: 60 }, (_, i) => opensslCa("/CN=etcd CA", `c${"x".repeat(i)}`)).find((ca) => (620 + derSize(ca.certPem)) % 48 === 0)!;
+    cases.push([{ ca: filling }, filling.certPem, tlsOf(filling.certPem, pemOf("CERTIFICATE", 620 + derSize(filling.certPem)), pemOf("EC PRIVATE KEY", 125))]);
     for (const [extra, caCertPem, tls] of cases) {
         const p = boundParams({ size: 1, subnetIds: subnetIds.slice(0, 1), keyDelivery: "inline", ...extra }, { caCertPem, urlOutput: true });
         const longest = longestFormUserData(p, tls);
