@@ -4,13 +4,18 @@
 // ids, the region, certificates and keys, an output-valued URL) replaced by a placeholder of its largest
 // possible size. A feature that adds to user-data is counted as soon as it renders, and the reserve keeps
 // room for those still to come.
+import { createHash } from "crypto";
 import { membershipLayout, membershipParameterNames } from "./membership";
 import { ReleaseArch } from "./releases";
 import { allMemberNames } from "./render/membership";
 import { MemberTlsMaterial, MemberUserDataParams, renderMemberUserData } from "./render/memberUserData";
 import { ClusterSettings, EtcdClusterArgumentError, limits } from "./validation";
 
-/** Bytes of EC2's 16 KB that every combination of arguments leaves free, for features to come (backups took 1 KB of 2). */
+/**
+ * Bytes of EC2's 16 KB that every combination of arguments leaves free, for features to come (backups took 1 KB
+ * of 2). The largest SSM combination (auth, metricsCidrs, a 40-character name, an output URL counted at 320
+ * characters, backups and a restore) needs 15031 bytes.
+ */
 export const userDataReserveBytes = 1024;
 
 /** The most user-data any combination may need: EC2's limit less the reserve. */
@@ -63,12 +68,38 @@ export interface UserDataBound {
     member: string;
 }
 
+/**
+ * A source of characters drawn from an alphabet by a SHA-256 chain: as incompressible as real digests, ids and
+ * names, and never the same twice (with inline delivery the scripts are compressed, and a repeated character,
+ * or two placeholders with the same text, would compress far better than the values they stand for).
+ */
+function incompressibleSource(): (length: number, alphabet: string) => string {
+    let block = 0;
+    return (length, alphabet) => {
+        let out = "";
+        while (out.length < length) {
+            for (const byte of createHash("sha256").update(`user-data bound ${block++}`).digest()) {
+                out += alphabet[byte % alphabet.length];
+            }
+        }
+        return out.slice(0, length);
+    };
+}
+
+/**
+ * Bytes added to the bound of compressed (inline-delivery) user-data: deflate codes the same number of
+ * random characters in a few bytes more or less depending on the characters (the tests measure the spread).
+ */
+export const compressionSlackBytes = 48;
+
 /** Renders every member with the largest placeholders; returns the largest size. */
 export function userDataBound(p: UserDataBoundParams): UserDataBound {
     const s = p.settings;
     const alg = s.keyAlgorithm;
-    const caDer = typeof p.caCertPem === "string" ? derOfPem(p.caCertPem) : 0;
-    const caCertPem = typeof p.caCertPem === "string" ? p.caCertPem : pemPlaceholder("CERTIFICATE", derBound[alg].certificate);
+    // "output" is a string too: it must be told apart before the plain values it stands for.
+    const plainCa = p.caCertPem === "output" ? undefined : p.caCertPem;
+    const caDer = plainCa !== undefined ? derOfPem(plainCa) : 0;
+    const caCertPem = plainCa ?? pemPlaceholder("CERTIFICATE", derBound[alg].certificate);
     // A certificate from the caller's CA carries its subject as issuer and its signature: at most the CA's size more.
     const issued = pemPlaceholder("CERTIFICATE", derBound[alg].certificate + caDer);
     const key = pemPlaceholder(alg === "RSA" ? "RSA PRIVATE KEY" : "EC PRIVATE KEY", derBound[alg].key);
@@ -78,15 +109,18 @@ export function userDataBound(p: UserDataBoundParams): UserDataBound {
     const parameterNames = membershipParameterNames(p.clusterId);
     const base = p.memberNames[0].replace(/-0$/, "");
     let largest: UserDataBound = { bytes: 0, member: "" };
+    const incompressible = incompressibleSource();
+    const hex = (n: number) => incompressible(n, "0123456789abcdef");
+    const letters = (n: number) => incompressible(n, "abcdefghijklmnopqrstuvwxyz0123456789");
     for (const arch of p.arches) {
-        const releaseUrl = typeof p.binaryUrl === "string" ? p.binaryUrl : p.binaryUrl === "output" ? "x".repeat(limits.binaryUrlChars) : p.officialUrl(arch);
+        const releaseUrl = p.binaryUrl === "output" ? letters(limits.binaryUrlChars) : (p.binaryUrl ?? p.officialUrl(arch));
         members.forEach((member, i) => {
             const params: MemberUserDataParams = {
                 member,
                 seeds: members.slice(0, i),
                 discoveryParameter: layout.discovery ? parameterNames.discovery : undefined,
-                membershipLibrary: layout.library === "ssm" ? { name: parameterNames.library, sha256: "f".repeat(64) } : layout.library,
-                clusterToken: p.backupTools?.restore ? `${p.clusterId}-r00000000` : p.clusterId,
+                membershipLibrary: layout.library === "ssm" ? { name: parameterNames.library, sha256: hex(64) } : layout.library,
+                clusterToken: p.backupTools?.restore ? `${p.clusterId}-r${hex(8)}` : p.clusterId,
                 version: s.version.text,
                 features: s.features,
                 arch,
@@ -94,21 +128,22 @@ export function userDataBound(p: UserDataBoundParams): UserDataBound {
                 tlsMinVersion: s.tlsMinVersion,
                 metricsOnMemberAddress: p.metricsOnMemberAddress,
                 releaseUrl,
-                releaseSha256: "f".repeat(64),
-                dataVolumeId: `vol-${"f".repeat(17)}`,
-                region: "x".repeat(24),
+                releaseSha256: hex(64),
+                dataVolumeId: `vol-${hex(17)}`,
+                region: letters(24),
                 ssmParameterPrefix: s.keyDelivery === "ssm" ? p.ssmParameterPrefix(member.name) : undefined,
                 enableAuth: s.auth && i === 0 ? { memberNames: allMemberNames(base) } : undefined,
                 // The longest bucket name (a bucket the component creates, or one passed as an output) and the real key.
                 memberTools: p.backupTools && {
-                    url: `s3://${"b".repeat(63)}/${p.backupTools.toolsKey}`,
-                    sha256: "f".repeat(64),
+                    url: `s3://${letters(63)}/${p.backupTools.toolsKey}`,
+                    sha256: hex(64),
                     restore: p.backupTools.restore,
                 },
                 defragInUserData: p.defragInUserData,
                 tls,
             };
-            const bytes = Buffer.byteLength(renderMemberUserData(params), "utf8");
+            // Compressed files (inline delivery) shrink differently for different values of the same length.
+            const bytes = Buffer.byteLength(renderMemberUserData(params), "utf8") + (s.keyDelivery === "inline" ? compressionSlackBytes : 0);
             if (bytes > largest.bytes) {
                 largest = { bytes, member: member.name };
             }

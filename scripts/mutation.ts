@@ -6,6 +6,7 @@
 //   npm run mutation -- render placement  # these groups only; the table covers every group with a report
 //   npm run mutation -- --report          # only the table, from the reports already there
 //   npm run mutation -- --force render    # every mutant again, not only those of changed code or tests
+//   npm run mutation -- --concurrency=1 sizing  # one test process (stryker.config.json's default is 2)
 import { spawnSync } from "child_process";
 import { copyFileSync, existsSync, readFileSync } from "fs";
 import { join } from "path";
@@ -25,7 +26,7 @@ export const mutationGroups: Record<string, MutationGroup> = {
         mutate: ["authBootstrap", "bootScript", "cloudConfig", "etcdConfig", "memberUserData", "paths", "systemdUnit"].map((m) => `components/render/${m}.ts`),
         tests: ["render", "renderDetails", "cis"],
     },
-    memberTools: { mutate: ["components/render/backup.ts", "components/render/maintenance.ts"], tests: ["backupRender", "maintenance"] },
+    memberTools: { mutate: ["components/render/backup.ts", "components/render/maintenance.ts"], tests: ["backupRender", "maintenanceRender"] },
     sizing: { mutate: ["components/volumeSizing.ts", "components/userDataBound.ts"], tests: ["validation", "userDataBound"] },
 };
 
@@ -42,7 +43,7 @@ interface MutantResult {
     location: { start: { line: number; column: number } };
 }
 
-function runGroup(name: string, group: MutationGroup, force: boolean): void {
+function runGroup(name: string, group: MutationGroup, force: boolean, concurrency: string | undefined): void {
     console.log(`\n== ${name}: ${group.mutate.join(", ")} against ${group.tests.map((t) => `${t}.test.ts`).join(", ")}`);
     const r = spawnSync(
         join(repo, "node_modules", ".bin", "stryker"),
@@ -55,6 +56,7 @@ function runGroup(name: string, group: MutationGroup, force: boolean): void {
             "--incrementalFile",
             join("reports", "mutation", `${name}.incremental.json`),
             ...(force ? ["--force"] : []),
+            ...(concurrency !== undefined ? ["--concurrency", concurrency] : []),
         ],
         { cwd: repo, stdio: "inherit", env: { ...process.env, MUTATION_TESTS: group.tests.join(",") } },
     );
@@ -98,7 +100,10 @@ function main(): void {
     if (!flags.includes("--report")) {
         const unknown = args.filter((a) => !(a in mutationGroups));
         if (unknown.length > 0) throw new Error(`unknown group(s) ${unknown.join(", ")}; groups: ${Object.keys(mutationGroups).join(", ")}`);
-        for (const name of args.length > 0 ? args : Object.keys(mutationGroups)) runGroup(name, mutationGroups[name], flags.includes("--force"));
+        const concurrency = flags.find((f) => f.startsWith("--concurrency="))?.slice("--concurrency=".length);
+        if (concurrency !== undefined && !/^[1-9][0-9]*$/.test(concurrency))
+            throw new Error(`--concurrency= takes a positive whole number of test processes, not "${concurrency}"`);
+        for (const name of args.length > 0 ? args : Object.keys(mutationGroups)) runGroup(name, mutationGroups[name], flags.includes("--force"), concurrency);
     }
     table();
 }

@@ -181,7 +181,11 @@ export function onCalendar(intervalMinutes: number): string {
     if (!(backupIntervalsMinutes as readonly number[]).includes(intervalMinutes)) {
         throw new Error(`backup interval ${intervalMinutes} minutes: expected one of ${backupIntervalsMinutes.join(", ")}`);
     }
-    return intervalMinutes < 60 ? `*-*-* *:00/${intervalMinutes}:00` : `*-*-* 00/${intervalMinutes / 60}:00:00`;
+    if (intervalMinutes < 60) {
+        return `*-*-* *:00/${intervalMinutes}:00`;
+    }
+    // systemd refuses a repetition as long as the hour's whole range ("00/24"), and with it the timer: once a day is a time.
+    return intervalMinutes === 1440 ? "*-*-* 00:00:00" : `*-*-* 00/${intervalMinutes / 60}:00:00`;
 }
 
 /** A file the tools installer writes. */

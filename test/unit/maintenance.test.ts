@@ -1,11 +1,12 @@
 // Defragmentation under mocks: where its script and units travel (user-data, or the backup tools object when
-// backups are on), that every member's boot enables the timer, and what the script may and may not do. Its
-// behaviour on real etcd is in test/integration/maintenance.test.ts; the local volume sizing is checked here.
+// backups are on) and that every member's boot enables the timer. What the script says is in
+// maintenanceRender.test.ts, its behaviour on real etcd in test/integration/maintenance.test.ts; the local
+// volume sizing is checked here.
 import { gunzipSync } from "zlib";
 import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
-import { defragFiles, defragPaths, defragThresholds, renderDefragScript, renderDefragTimer } from "../../components/render/maintenance";
+import { defragFiles, defragPaths, renderDefragScript } from "../../components/render/maintenance";
 import { localVolumeMiB } from "../../scripts/lib/local/localCluster";
 import { installStackMocks, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
@@ -76,20 +77,6 @@ test("inline keys and backups off: the defragmentation script goes compressed wi
         expect(writeFiles("inline", i).map((f) => f.path)).toContain(`/etc/systemd/system/${defragPaths.timerName}`);
     }
     expect(warnings).toEqual([expect.stringMatching(/^keyDelivery "inline": /)]);
-});
-
-test("the script: its own member only, thresholds of 100 MiB and half in use, no alarm ever disarmed, one at a time under the lock", () => {
-    const script = renderDefragScript();
-    expect(defragThresholds).toEqual({ minDbBytes: 104857600, maxInUseShare: 0.5 });
-    expect(script).toContain("sparse() { (($1 > 104857600 && $2 * 2 < $1)); }");
-    expect(script).not.toMatch(/disarm/);
-    expect(script).toContain('exec etcdctl lock --ttl=60 etcd-defrag "$0" locked');
-    // defrag is given no --endpoints or --cluster: etcdctl's profile names this member's endpoint only.
-    expect(script).toMatch(/^etcdctl --command-timeout=30m defrag >\/dev\/null$/m);
-    expect(script).toContain("if systemctl -q is-active etcd-backup.service; then");
-    // Comments stay in the renderer's source, not in user-data.
-    expect(script.split("\n").filter((l) => /^\s*#(?!!| shellcheck)/.test(l))).toEqual([]);
-    expect(renderDefragTimer()).toContain("OnCalendar=hourly\nRandomizedDelaySec=10min");
 });
 
 test("local members' volumes: sized for the quota the rendered user-data runs, by the component's rule", () => {

@@ -246,6 +246,8 @@ describe("the quota must fit the data volume", () => {
                 "(8 % + 128 MiB); or tuning.quotaBackendBytes of at most 8337227776 (7.8 GiB) for 26 GiB, got 26",
         ],
         ["any quota on a volume too small for one", 1 * MiB, 0, "dataVolume.sizeGib: expected at least 1 for tuning.quotaBackendBytes 1048576 (1 MiB): "],
+        // 1073741824 bytes are exactly 1 GiB, and are shown so; (3 x 1024 + 512 + 128) MiB / 0.92 = 4034.8 MiB.
+        ["1 GiB on 1 GiB", 1 * GiB, 1, "dataVolume.sizeGib: expected at least 4 for tuning.quotaBackendBytes 1073741824 (1 GiB): "],
     ])("refused: %s, naming both arguments, the figures and the accepted values", (_, quota, sizeGib, message) => {
         let error: unknown;
         try {
