@@ -49,7 +49,7 @@ describe("under mocks with real certificates", () => {
     test("inline keys with RSA cannot fit: refused before any resource, with the figure and what to change", async () => {
         const make = () => new EtcdCluster("inlinersa", { vpcId: "vpc-0123abcd", subnetIds, keyDelivery: "inline", tls: { keyAlgorithm: "RSA" } });
         expect(make).toThrow(
-            /^keyDelivery: expected arguments whose user-data fits in 15360 bytes \(EC2 allows 16384; 1024 are kept free\); keyDelivery "inline", RSA keys, 3 members need up to \d+ bytes for inlinersa-0: use keyDelivery "ssm"/,
+            /^keyDelivery: expected arguments whose user-data fits in 15360 bytes \(EC2 allows 16384; 1024 are kept free\); keyDelivery "inline", RSA keys, 3 members need up to \d+ bytes for inlinersa-\d: use keyDelivery "ssm"/,
         );
         await settled(mocks, 5);
         expect(mocks.resources.filter((r) => r.name.startsWith("inlinersa"))).toEqual([]);
