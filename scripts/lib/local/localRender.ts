@@ -3,7 +3,7 @@
 // and the readiness gate command. Certificates and keys are real (openssl), produced by the component's own
 // @pulumi/tls resource graph.
 import { join } from "path";
-import { installStackMocks, MockSubnet, settled, StackMocks, valueOf } from "../mocks/stackMocks";
+import { installStackMocks, MockSubnet, RecordedResource, settled, StackMocks, valueOf } from "../mocks/stackMocks";
 
 export interface LocalRenderOptions {
     size: number;
@@ -23,6 +23,8 @@ export interface LocalRenderOptions {
     stack?: string;
     /** s3://bucket/key of a snapshot the new cluster is restored from (the component's `restore`). */
     restoreFrom?: string;
+    /** The running cluster's resources (its state): unchanged resources keep their ids, keys and certificates. */
+    existing?: RecordedResource[];
 }
 
 /** The region the local stack is evaluated in: a real region name, as moto's SSM and KMS expect one. */
@@ -76,6 +78,8 @@ export interface LocalPlan {
     warnings: string[];
     region: string;
     aws: LocalAwsResources;
+    /** Every resource the program registered, as the engine received it (the local apply's state). */
+    resources: RecordedResource[];
 }
 
 /** A lifecycle rule of the provider's BucketLifecycleConfiguration, as the S3 API takes it. */
@@ -150,7 +154,7 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
     const subnets = localSubnets(o.networkPrefix, o.zones);
     const warnings: string[] = [];
     const mocks: StackMocks = await installStackMocks(
-        { region: localRegion, subnets, tls: "real" },
+        { region: localRegion, subnets, tls: "real", existingResources: o.existing ?? [], replayExisting: true },
         {
             stack: o.stack ?? "local",
             config: {
@@ -206,6 +210,7 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
             warnings,
             region: localRegion,
             aws: awsResources(mocks),
+            resources: mocks.resources,
             members: members.map((m, i) => {
                 const instance = instances.find((r) => r.name.endsWith(`-member-${i}`));
                 const attachment = attachments.find((r) => r.name.endsWith(`-member-${i}-data`));
