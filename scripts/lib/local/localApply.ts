@@ -131,7 +131,10 @@ export function runApply(
                     handler?.update(step.old!, step.new!, step.changed);
                     break;
                 case "replace":
+                    // Two checkpoints, as the engine records the delete: run again, the step is a create.
                     handler?.delete(step.old!);
+                    current = afterStep(current, { ...step, op: "delete" });
+                    save(current);
                     handler?.create(step.new!);
                     break;
                 case "delete":
