@@ -3,6 +3,7 @@
 import { join } from "path";
 import { down, endpointStates, loadCluster, LocalCluster, localStateRoot, up, waitHealthy } from "./lib/local/localCluster";
 import { applyToRunningCluster, loadState, LocalState, recordBootedProgram } from "./lib/local/localResources";
+import { RefusedChange } from "./lib/local/localApply";
 import { chooseNetworkIndex, downCommand, networkIndexes, networkPrefix as prefixOf, readNetworkState } from "./lib/local/localNetwork";
 import { renderLocalPlan } from "./lib/local/localRender";
 import { backupStoreAddress, removeBackupStore, runningBackupStore } from "./lib/local/backupStore";
@@ -237,7 +238,11 @@ async function main(): Promise<void> {
     const bootMs = Date.now() - bootStarted;
     log("waiting for every member to report healthy");
     const ms = waitHealthy(cluster, 120000);
-    log(`healthy ${ms} ms after cloud-init finished on every member (${bootMs + ms} ms after the containers started)`);
+    log(
+        running
+            ? `change applied in ${bootMs} ms; healthy ${ms} ms later`
+            : `healthy ${ms} ms after cloud-init finished on every member (${bootMs + ms} ms after the containers started)`,
+    );
 
     // The same readiness gate `pulumi up` runs, with the environment the component gave it.
     const gate = spawnSync("bash", ["-c", plan.gate.script], {
@@ -305,7 +310,7 @@ function runningProgram(name: string): LocalState | undefined {
 
 main().catch((e: Error) => {
     console.error(`npm run local: ${e.message}`);
-    if (booting && applying) {
+    if (booting && applying && !(e instanceof RefusedChange)) {
         console.error(
             `npm run local: the steps done so far are recorded; run the same command again to finish the change, or remove the cluster with: ${downCommand(booting)}`,
         );

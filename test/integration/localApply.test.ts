@@ -1,0 +1,147 @@
+// `npm run local` applied to a running cluster on real etcd in container members: 3 to 5 to 3 members as
+// `pulumi up` would change them (the steps' own scripts run for real), under a write load whose acknowledged
+// writes must all survive, with untouched members keeping their etcd process; and an apply killed half way
+// that finishes when run again.
+import { spawn, spawnSync } from "child_process";
+import { join } from "path";
+import { down, etcdctl, etcdPid, loadCluster, LocalCluster } from "../../scripts/lib/local/localCluster";
+import { bootLocalCluster, requireMemberImage } from "../helpers/localClusters";
+import { requireRoot } from "../helpers/tools";
+import { WriteLoad } from "../helpers/writeLoad";
+
+jest.setTimeout(600_000);
+
+const repo = join(__dirname, "..", "..");
+const name = "apply-81";
+const localCommand = [join(repo, "node_modules", ".bin", "ts-node"), "--transpile-only", join(repo, "scripts", "local.ts"), "--json", "--name", name];
+const report: string[] = [];
+
+/** `npm run local -- --name apply-81 ARGS` on the running cluster: its exit status, progress (stderr) and time. */
+function apply(args: string[]): { status: number; progress: string; ms: number } {
+    const started = Date.now();
+    const r = spawnSync(localCommand[0], [...localCommand.slice(1), ...args], { cwd: repo, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    return { status: r.status ?? 1, progress: r.stderr, ms: Date.now() - started };
+}
+
+function members(c: LocalCluster): { name: string; learner: boolean; started: boolean }[] {
+    const r = etcdctl(c, ["member", "list", "-w", "json"], c.clientEndpoints.slice(0, 3));
+    if (r.status !== 0) throw new Error(`member list failed: ${r.stderr}`);
+    return JSON.parse(r.stdout).members.map((m: any) => ({ name: m.name ?? "", learner: m.isLearner === true, started: (m.name ?? "") !== "" }));
+}
+
+/** The member list holds exactly these names, each once, all started voters. */
+function expectVoters(c: LocalCluster, names: string[]): void {
+    const list = members(c);
+    expect(list.map((m) => m.name).sort()).toEqual([...names].sort());
+    expect(list.filter((m) => m.learner || !m.started)).toEqual([]);
+}
+
+const lineOf = (progress: string, pattern: RegExp) => progress.split("\n").findIndex((l) => pattern.test(l));
+
+let c: LocalCluster;
+
+beforeAll(() => {
+    requireRoot("members run in network and mount namespaces");
+    requireMemberImage();
+    c = bootLocalCluster({ name, networkIndex: 81, version: "3.5.30", size: 3 });
+});
+
+afterAll(() => {
+    process.stderr.write(`local apply, etcd 3.5.30:\n  ${report.join("\n  ")}\n`);
+    down(name);
+});
+
+describe("npm run local -- --size N on a running cluster", () => {
+    let untouched: (number | undefined)[];
+
+    test("3 to 5 under a write load: new members one at a time, each step's gate before the next member; members 0-2 keep their etcd", async () => {
+        untouched = [0, 1, 2].map((i) => etcdPid(c, i));
+        expect(untouched.every((p) => p !== undefined)).toBe(true);
+        const load = new WriteLoad(c, c.clientEndpoints.slice(0, 3), "up");
+        const r = apply(["--size", "5"]);
+        const result = await load.stop();
+        expect(`${r.progress}\nexit ${r.status}`).toMatch(/exit 0$/);
+        // Each member's step (the gate) passes before the next member's instance is created.
+        const order = [
+            /create Instance etcd-member-3 \.\.\./,
+            /create Command etcd-member-3-rolled done/,
+            /create Instance etcd-member-4 \.\.\./,
+            /create Command etcd-member-4-rolled done/,
+            /update Command etcd-ready .* done/,
+        ].map((p) => lineOf(r.progress, p));
+        expect(order.every((at) => at >= 0)).toBe(true);
+        expect([...order].sort((a, b) => a - b)).toEqual(order);
+        expect(r.progress).not.toMatch(/(update|replace|delete)[a-z-]* Instance etcd-member-[012]\b/);
+        c = loadCluster(name)!;
+        expectVoters(c, ["etcd-0", "etcd-1", "etcd-2", "etcd-3", "etcd-4"]);
+        expect([0, 1, 2].map((i) => etcdPid(c, i))).toEqual(untouched);
+        expect(load.missing(result)).toEqual([]);
+        expect(result.acknowledged.length).toBeGreaterThan(10);
+        report.push(
+            `3 to 5: ${r.ms} ms; ${result.acknowledged.length} writes acknowledged, ${result.refused} refused, longest refusal ${result.longestRefusalMs} ms`,
+        );
+        // Applied again, the same program has nothing left to do.
+        expect(apply(["--size", "5"]).progress).toMatch(/0 step\(s\) from the running program to the new one: nothing to do/);
+    });
+
+    test("5 to 3 is refused before any step while the leaving members' volumes are protected", () => {
+        const r = apply(["--size", "3"]);
+        expect(r.status).not.toBe(0);
+        expect(r.progress).toMatch(/refused: delete of protected etcd-member-3-data, delete of protected etcd-member-4-data/);
+        expect(r.progress).not.toMatch(/\[1\/\d+\]/);
+        expectVoters(c, ["etcd-0", "etcd-1", "etcd-2", "etcd-3", "etcd-4"]);
+    });
+
+    test("5 to 3 with the volumes unprotected, under a write load: highest member removed first, each before its instance goes", async () => {
+        const load = new WriteLoad(c, c.clientEndpoints.slice(0, 3), "down");
+        const r = apply(["--size", "3", "--unprotect", "etcd-member-3-data,etcd-member-4-data"]);
+        const result = await load.stop();
+        expect(`${r.progress}\nexit ${r.status}`).toMatch(/exit 0$/);
+        const order = [
+            /update Command etcd-ready .* done/,
+            /removed member etcd-4/,
+            /delete Instance etcd-member-4 \.\.\./,
+            /removed member etcd-3/,
+            /delete Instance etcd-member-3 \.\.\./,
+            /delete Volume etcd-member-3-data done/,
+        ].map((p) => lineOf(r.progress, p));
+        expect(order.every((at) => at >= 0)).toBe(true);
+        expect([...order].sort((a, b) => a - b)).toEqual(order);
+        c = loadCluster(name)!;
+        expect(c.members.map((m) => m.name)).toEqual(["etcd-0", "etcd-1", "etcd-2"]);
+        expectVoters(c, ["etcd-0", "etcd-1", "etcd-2"]);
+        expect([0, 1, 2].map((i) => etcdPid(c, i))).toEqual(untouched);
+        expect(load.missing(result)).toEqual([]);
+        report.push(
+            `5 to 3: ${r.ms} ms; ${result.acknowledged.length} writes acknowledged, ${result.refused} refused, longest refusal ${result.longestRefusalMs} ms`,
+        );
+    });
+
+    test("3 to 5 killed while member 4's instance boots, then run again: the change finishes, no duplicate member, no learner left", async () => {
+        const load = new WriteLoad(c, c.clientEndpoints.slice(0, 3), "killed");
+        // The apply in its own process group, killed as a whole once member 3's step passed and member 4 boots.
+        const child = spawn(localCommand[0], [...localCommand.slice(1), "--size", "5"], { cwd: repo, detached: true, stdio: ["ignore", "ignore", "pipe"] });
+        let progress = "";
+        const killed = await new Promise<boolean>((resolve) => {
+            child.stderr!.on("data", (chunk: Buffer) => {
+                progress += chunk.toString();
+                if (/create Command etcd-member-3-rolled done/.test(progress) && /etcd-4 \(.*\): container started/.test(progress)) {
+                    process.kill(-child.pid!, "SIGKILL");
+                    resolve(true);
+                }
+            });
+            child.once("exit", () => resolve(false));
+        });
+        expect(killed).toBe(true);
+        const again = apply(["--size", "5"]);
+        const result = await load.stop();
+        expect(`${again.progress}\nexit ${again.status}`).toMatch(/exit 0$/);
+        // Steps done before the kill are not repeated; the interrupted instance is created again.
+        expect(again.progress).not.toMatch(/create (Instance etcd-member-3|Command etcd-member-3-rolled) \.\.\./);
+        expect(again.progress).toMatch(/create Instance etcd-member-4 \.\.\./);
+        c = loadCluster(name)!;
+        expectVoters(c, ["etcd-0", "etcd-1", "etcd-2", "etcd-3", "etcd-4"]);
+        expect(load.missing(result)).toEqual([]);
+        report.push(`3 to 5 killed during member 4's boot and run again: rerun ${again.ms} ms; longest refusal ${result.longestRefusalMs} ms`);
+    });
+});
