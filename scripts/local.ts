@@ -192,6 +192,12 @@ async function main(): Promise<void> {
         o.planOnly && o.networkIndex !== undefined ? { index: o.networkIndex } : chooseNetworkIndex(readNetworkState(localStateRoot), o.name, o.networkIndex);
     if (network.note) log(network.note);
     const networkPrefix = prefixOf(network.index);
+    const runningGateway = running && loadCluster(o.name)?.gatewayIp;
+    if (runningGateway && runningGateway !== `${networkPrefix}.1`) {
+        throw new Error(
+            `--network-index: cluster ${o.name} runs in ${runningGateway.replace(/\.1$/, ".0/24")}; a running cluster cannot move (remove it first: ${downCommand(o.name)})`,
+        );
+    }
     const mirrorDir = join(__dirname, "..", ".cache", "etcd-mirror");
     const release = findRelease({ mirrorDir, version: o.etcdVersion, etcdDir: o.etcdDir });
     log(`etcd ${release.version}: ${release.tarball} (sha256 ${release.sha256.slice(0, 12)}...)`);
