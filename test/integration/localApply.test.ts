@@ -13,13 +13,14 @@ jest.setTimeout(600_000);
 
 const repo = join(__dirname, "..", "..");
 const name = "apply-81";
-const localCommand = [join(repo, "node_modules", ".bin", "ts-node"), "--transpile-only", join(repo, "scripts", "local.ts"), "--json", "--name", name];
+const upgraded = "apply-82";
+const localCommand = [join(repo, "node_modules", ".bin", "ts-node"), "--transpile-only", join(repo, "scripts", "local.ts"), "--json"];
 const report: string[] = [];
 
-/** `npm run local -- --name apply-81 ARGS` on the running cluster: its exit status, progress (stderr) and time. */
-function apply(args: string[]): { status: number; progress: string; ms: number } {
+/** `npm run local -- --name NAME ARGS` on the running cluster: its exit status, progress (stderr) and time. */
+function apply(args: string[], cluster = name): { status: number; progress: string; ms: number } {
     const started = Date.now();
-    const r = spawnSync(localCommand[0], [...localCommand.slice(1), ...args], { cwd: repo, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    const r = spawnSync(localCommand[0], [...localCommand.slice(1), ...args, "--name", cluster], { cwd: repo, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
     return { status: r.status ?? 1, progress: r.stderr, ms: Date.now() - started };
 }
 
@@ -43,15 +44,18 @@ let c: LocalCluster;
 beforeAll(() => {
     requireRoot("members run in network and mount namespaces");
     requireMemberImage();
-    c = bootLocalCluster({ name, networkIndex: 81, version: "3.5.30", size: 3 });
 });
 
 afterAll(() => {
-    process.stderr.write(`local apply, etcd 3.5.30:\n  ${report.join("\n  ")}\n`);
-    down(name);
+    process.stderr.write(`local apply:\n  ${report.join("\n  ")}\n`);
 });
 
-describe("npm run local -- --size N on a running cluster", () => {
+describe("npm run local -- --size N on a running cluster (etcd 3.5.30)", () => {
+    beforeAll(() => {
+        c = bootLocalCluster({ name, networkIndex: 81, version: "3.5.30", size: 3 });
+    });
+    afterAll(() => down(name));
+
     let untouched: (number | undefined)[];
 
     test("3 to 5 under a write load: new members one at a time, each step's gate before the next member; members 0-2 keep their etcd", async () => {
@@ -120,7 +124,11 @@ describe("npm run local -- --size N on a running cluster", () => {
     test("3 to 5 killed while member 4's instance boots, then run again: the change finishes, no duplicate member, no learner left", async () => {
         const load = new WriteLoad(c, c.clientEndpoints.slice(0, 3), "killed");
         // The apply in its own process group, killed as a whole once member 3's step passed and member 4 boots.
-        const child = spawn(localCommand[0], [...localCommand.slice(1), "--size", "5"], { cwd: repo, detached: true, stdio: ["ignore", "ignore", "pipe"] });
+        const child = spawn(localCommand[0], [...localCommand.slice(1), "--name", name, "--size", "5"], {
+            cwd: repo,
+            detached: true,
+            stdio: ["ignore", "ignore", "pipe"],
+        });
         let progress = "";
         const killed = await new Promise<boolean>((resolve) => {
             child.stderr!.on("data", (chunk: Buffer) => {
@@ -143,5 +151,44 @@ describe("npm run local -- --size N on a running cluster", () => {
         expectVoters(c, ["etcd-0", "etcd-1", "etcd-2", "etcd-3", "etcd-4"]);
         expect(load.missing(result)).toEqual([]);
         report.push(`3 to 5 killed during member 4's boot and run again: rerun ${again.ms} ms; longest refusal ${result.longestRefusalMs} ms`);
+    });
+});
+
+describe("npm run local -- --etcd-version 3.5.30 on a running 3.4.23 cluster", () => {
+    let u: LocalCluster;
+    beforeAll(() => {
+        u = bootLocalCluster({ name: upgraded, networkIndex: 82, version: "3.4.23", size: 3 });
+    });
+    afterAll(() => down(upgraded));
+
+    test("a rolling upgrade under a write load: one member replaced at a time on its own volume, each healthy before the next, writes continue", async () => {
+        const ids = () => {
+            const r = etcdctl(u, ["member", "list", "-w", "json"]);
+            return JSON.parse(r.stdout)
+                .members.map((m: any) => `${m.name}=${BigInt(m.ID).toString(16)}`)
+                .sort();
+        };
+        const before = ids();
+        const load = new WriteLoad(u, u.clientEndpoints, "upgrade");
+        const r = apply(["--etcd-version", "3.5.30"], upgraded);
+        const result = await load.stop();
+        expect(`${r.progress}\nexit ${r.status}`).toMatch(/exit 0$/);
+        const order = [0, 1, 2].flatMap((i) => [
+            new RegExp(`replace Instance etcd-member-${i} \\(userData\\) \\.\\.\\.`),
+            new RegExp(`update Command etcd-member-${i}-rolled .* done`),
+        ]);
+        const at = order.map((p) => lineOf(r.progress, p));
+        expect(at.every((n) => n >= 0)).toBe(true);
+        expect([...at].sort((a, b) => a - b)).toEqual(at);
+        u = loadCluster(upgraded)!;
+        const versions = u.clientEndpoints.map((e) => JSON.parse(etcdctl(u, ["endpoint", "status", "-w", "json"], [e]).stdout)[0].Status.version);
+        expect(versions).toEqual(["3.5.30", "3.5.30", "3.5.30"]);
+        // Each member came back on its own volume: same member ids, its data kept.
+        expect(ids()).toEqual(before);
+        expect(load.missing(result)).toEqual([]);
+        expect(result.acknowledged.length).toBeGreaterThan(10);
+        report.push(
+            `3.4.23 to 3.5.30: ${r.ms} ms; ${result.acknowledged.length} writes acknowledged, ${result.refused} refused, longest refusal ${result.longestRefusalMs} ms`,
+        );
     });
 });
