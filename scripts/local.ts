@@ -237,6 +237,8 @@ async function main(): Promise<void> {
         applyToRunningCluster(o.name, plan, programOptions, { unprotect: o.unprotect, progress: log });
         applying = false;
         cluster = loadCluster(o.name)!;
+        // The host's etcdctl follows the cluster's version (the steps ran with the previous one).
+        spawnSync("tar", ["-xzf", join(mirrorDir, release.tarball), "-C", join(cluster.dir, "bin"), "--strip-components=1", "--wildcards", "*/etcdctl"]);
     } else {
         cluster = up(plan, { name: o.name, networkPrefix, mirrorDir, tarball: release.tarball, progress: log });
         recordBootedProgram(cluster, plan.resources, programOptions);
