@@ -3,7 +3,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { RecordedResource } from "../../scripts/lib/mocks/stackMocks";
+import { RecordedResource, StackMocks } from "../../scripts/lib/mocks/stackMocks";
 import { ApplyState, ApplyStep, describeStep, planApply, RefusedChange, ResourceHandler, runApply } from "../../scripts/lib/local/localApply";
 import { LocalCluster } from "../../scripts/lib/local/localCluster";
 import { localHandlers, putParameter } from "../../scripts/lib/local/localResources";
@@ -199,5 +199,58 @@ describe("local handlers", () => {
         putParameter(c, "/etcd/members", undefined);
         expect([files(0), files(1)]).toEqual([0, 1]);
         expect(JSON.parse(readFileSync(join(dir, "parameters.json"), "utf8"))).toEqual({ "/etcd/etcd-1/server-key": "k1" });
+    });
+});
+
+describe("mocks that replay the running state", () => {
+    const eni = "aws:ec2/networkInterface:NetworkInterface";
+    const subnets = { "subnet-a": { cidrBlock: "10.213.5.0/26", availabilityZone: "local-a" } };
+    const first = new StackMocks({ subnets, tls: "real" });
+    const key = first.newResource({ type: "tls:index/privateKey:PrivateKey", name: "k", inputs: { algorithm: "ECDSA", ecdsaCurve: "P256" }, custom: true }) as {
+        state: Record<string, any>;
+    };
+    first.newResource({ type: eni, name: "m0", inputs: { subnetId: "subnet-a" }, custom: true });
+    const existing = first.resources;
+
+    test("a resource whose inputs did not change keeps the state's id and outputs (a new key otherwise)", () => {
+        const again = new StackMocks({ subnets, tls: "real", existingResources: existing, replayExisting: true });
+        const same = again.newResource({
+            type: "tls:index/privateKey:PrivateKey",
+            name: "k",
+            inputs: { algorithm: "ECDSA", ecdsaCurve: "P256" },
+            custom: true,
+        }) as {
+            state: Record<string, any>;
+        };
+        expect(same.state.privateKeyPem).toBe(key.state.privateKeyPem);
+        const changed = again.newResource({
+            type: "tls:index/privateKey:PrivateKey",
+            name: "k",
+            inputs: { algorithm: "ECDSA", ecdsaCurve: "P384" },
+            custom: true,
+        }) as {
+            state: Record<string, any>;
+        };
+        expect(changed.state.privateKeyPem).toMatch(/PRIVATE KEY/);
+        expect(changed.state.privateKeyPem).not.toBe(key.state.privateKeyPem);
+        // Without replay (npm run plan), every run's resources are its own.
+        const plain = new StackMocks({ subnets, tls: "real", existingResources: existing });
+        const fresh = plain.newResource({
+            type: "tls:index/privateKey:PrivateKey",
+            name: "k",
+            inputs: { algorithm: "ECDSA", ecdsaCurve: "P256" },
+            custom: true,
+        }) as {
+            state: Record<string, any>;
+        };
+        expect(fresh.state.privateKeyPem).not.toBe(key.state.privateKeyPem);
+    });
+
+    test("a new interface never gets the address of an existing one, whatever order they register in", () => {
+        const again = new StackMocks({ subnets, tls: "real", existingResources: existing, replayExisting: true });
+        const added = again.newResource({ type: eni, name: "m1", inputs: { subnetId: "subnet-a" }, custom: true }) as { state: Record<string, any> };
+        const kept = again.newResource({ type: eni, name: "m0", inputs: { subnetId: "subnet-a" }, custom: true }) as { state: Record<string, any> };
+        expect(kept.state.privateIp).toBe(existing.find((r) => r.name === "m0")!.outputs.privateIp);
+        expect(added.state.privateIp).not.toBe(kept.state.privateIp);
     });
 });
