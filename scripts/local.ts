@@ -180,6 +180,10 @@ async function main(): Promise<void> {
         o.size = o.given.has("--size") ? o.size : running.options.size;
         o.zones = o.given.has("--zones") ? o.zones : running.options.zones;
         o.auth = o.auth || running.options.auth;
+        o.quotaBytes = o.given.has("--quota-bytes") ? o.quotaBytes : running.options.quotaBytes;
+        o.noBackup = o.noBackup || running.options.noBackup;
+        // restore.from only seeds a new cluster: a running one keeps its data.
+        if (o.restoreFrom) throw new Error(`--restore applies to a new cluster; ${o.name} runs (remove it first with: ${downCommand(o.name)})`);
         if (!o.given.has("--etcd-version") && !o.given.has("--etcd-dir")) {
             o.etcdVersion = running.options.version;
             o.etcdDir = running.options.etcdDir;
@@ -224,7 +228,15 @@ async function main(): Promise<void> {
         console.log(JSON.stringify({ plan, release, networkPrefix }, null, 2));
         return;
     }
-    const programOptions = { size: o.size, zones: o.zones, version: release.version, auth: o.auth, etcdDir: o.etcdDir };
+    const programOptions = {
+        size: o.size,
+        zones: o.zones,
+        version: release.version,
+        auth: o.auth,
+        etcdDir: o.etcdDir,
+        quotaBytes: o.quotaBytes,
+        noBackup: o.noBackup,
+    };
     if (!running && loadCluster(o.name)) {
         log(`replacing the running local cluster ${o.name}`);
     }

@@ -1,12 +1,13 @@
 // The local apply's engine on plain data: which steps a change makes, in which order, what is refused, and
 // that an apply interrupted at any step finishes when run again without repeating a step it had done.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "fs";
+import { mkdtempSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { RecordedResource, StackMocks } from "../../scripts/lib/mocks/stackMocks";
 import { ApplyState, ApplyStep, describeStep, planApply, RefusedChange, ResourceHandler, runApply } from "../../scripts/lib/local/localApply";
 import { LocalCluster } from "../../scripts/lib/local/localCluster";
-import { localHandlers, putParameter } from "../../scripts/lib/local/localResources";
+import { localHandlers } from "../../scripts/lib/local/localResources";
+import { StoreChange } from "../../scripts/lib/local/backupStore";
 import { LocalPlan } from "../../scripts/lib/local/localRender";
 
 const urnOf = (type: string, name: string) => `urn:pulumi:dev::etcd::${type}::${name}`;
@@ -191,14 +192,42 @@ describe("local handlers", () => {
         expect(() => handler.create(res(commandType, "f", { create: "exit 3" }))).toThrow(/exited with 3/);
     });
 
-    test("a parameter reaches exactly the members whose role may read it, and a delete removes it", () => {
-        putParameter(c, "/etcd/etcd-1/server-key", "k1");
-        putParameter(c, "/etcd/members", "etcd-0,etcd-1");
-        const files = (m: number) => readdirSync(join(c.members[m].dir, "ssm")).length;
-        expect([files(0), files(1)]).toEqual([1, 2]);
-        putParameter(c, "/etcd/members", undefined);
-        expect([files(0), files(1)]).toEqual([0, 1]);
-        expect(JSON.parse(readFileSync(join(dir, "parameters.json"), "utf8"))).toEqual({ "/etcd/etcd-1/server-key": "k1" });
+    test("a parameter is written as the program declares it (String, or SecureString under its key), and a delete removes it", () => {
+        const changes: StoreChange[] = [];
+        const plan = { resources: [res(parameter, "etcd-members", { name: "/etcd/members", type: "String", insecureValue: "etcd-0,etcd-1" })] };
+        const handler = localHandlers({ cluster: c, plan: plan as LocalPlan, writeStore: (ch) => changes.push(ch) })(parameter)!;
+        const key = res(parameter, "etcd-1-key", {
+            name: "/etcd/etcd-1/server-key",
+            type: "SecureString",
+            value: "k1",
+            keyId: "arn:aws:kms:eu-west-1:1:key/k",
+        });
+        handler.create(key);
+        const members = res(parameter, "etcd-members", { name: "/etcd/members", type: "String", insecureValue: "etcd-0" });
+        handler.update(members, plan.resources[0], ["insecureValue"]);
+        handler.delete(key);
+        // A replacement under the same name: the old one's delete comes after the new one's create, and keeps it.
+        handler.delete(members);
+        expect(changes).toEqual([
+            { parameters: [{ name: "/etcd/etcd-1/server-key", type: "SecureString", value: "k1", keyId: "arn:aws:kms:eu-west-1:1:key/k" }] },
+            { parameters: [{ name: "/etcd/members", type: "String", value: "etcd-0,etcd-1", keyId: undefined }] },
+            { deletedParameters: ["/etcd/etcd-1/server-key"] },
+        ]);
+    });
+
+    test("the tools object is uploaded anew when it changes (with its encryption), and a delete removes its key", () => {
+        const changes: StoreChange[] = [];
+        const objectType = "aws:s3/bucketObjectv2:BucketObjectv2";
+        const tools = (content: string, key = "tools/etcd.sh") =>
+            res(objectType, "etcd-tools", { bucket: "b", key, content, serverSideEncryption: "aws:kms", kmsKeyId: "arn:k", contentType: "text/x-shellscript" });
+        const handler = localHandlers({ cluster: c, plan: { resources: [tools("v2")] } as LocalPlan, writeStore: (ch) => changes.push(ch) })(objectType)!;
+        handler.update(tools("v1"), tools("v2"), ["content"]);
+        handler.delete(tools("v1"));
+        handler.delete(tools("v0", "tools/old.sh"));
+        expect(changes).toEqual([
+            { objects: [{ bucket: "b", key: "tools/etcd.sh", content: "v2", contentType: "text/x-shellscript", kmsKeyId: "arn:k" }] },
+            { deletedObjects: [{ bucket: "b", key: "tools/old.sh" }] },
+        ]);
     });
 });
 

@@ -121,20 +121,25 @@ function awsResources(mocks: StackMocks): LocalAwsResources {
     });
     return {
         buckets,
-        objects: of("BucketObjectv2").map((o) => ({
-            bucket: o.inputs.bucket,
-            key: o.inputs.key,
-            content: o.inputs.content,
-            contentType: o.inputs.contentType,
-            kmsKeyId: o.inputs.serverSideEncryption === "aws:kms" ? o.inputs.kmsKeyId : undefined,
-        })),
-        parameters: mocks.ofType("aws:ssm/parameter:Parameter").map((p) => ({
-            name: p.inputs.name,
-            type: p.inputs.type,
-            value: p.inputs.value ?? p.inputs.insecureValue,
-            keyId: p.inputs.keyId,
-        })),
+        objects: of("BucketObjectv2").map((o) => localObject(o.inputs)),
+        parameters: mocks.ofType("aws:ssm/parameter:Parameter").map((p) => localParameter(p.inputs)),
     };
+}
+
+/** An aws.s3.BucketObjectv2's inputs in the terms of S3's PutObject. */
+export function localObject(inputs: Record<string, any>): LocalAwsResources["objects"][number] {
+    return {
+        bucket: inputs.bucket,
+        key: inputs.key,
+        content: inputs.content,
+        contentType: inputs.contentType,
+        kmsKeyId: inputs.serverSideEncryption === "aws:kms" ? inputs.kmsKeyId : undefined,
+    };
+}
+
+/** An aws.ssm.Parameter's inputs in the terms of SSM's PutParameter (its declared type; a SecureString's key). */
+export function localParameter(inputs: Record<string, any>): LocalAwsResources["parameters"][number] {
+    return { name: inputs.name, type: inputs.type, value: inputs.value ?? inputs.insecureValue, keyId: inputs.keyId };
 }
 
 /** Subnets per zone inside one /24: a /26 each, so members of different zones never share an address. */

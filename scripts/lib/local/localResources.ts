@@ -1,13 +1,14 @@
 // What the local apply does for each resource type of the program (scripts/lib/local/localApply.ts): an
 // instance boots, reboots or stops a member's container; a volume is the member's loop-device data volume; an
-// SSM parameter is written to the local parameter store; a command.local.Command runs its create, update or
-// delete script from the host with its environment (direct readiness mode). Also the running cluster's state
-// file, which the apply starts from and saves after every step.
+// SSM parameter and the S3 tools object are written to (or deleted from) the local backup store, moto, which
+// the members' AWS CLI reads; a command.local.Command runs its create, update or delete script from the host
+// with its environment (direct readiness mode). Also the running cluster's state file, which the apply starts
+// from and saves after every step.
 import { spawnSync } from "child_process";
-import { createHash } from "crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "fs";
 import { join } from "path";
 import { RecordedResource } from "../mocks/stackMocks";
+import { BackupStore, runningBackupStore, StoreChange, writeToStore } from "./backupStore";
 import { ApplyState, HandlerOf, planApply, ResourceHandler, runApply } from "./localApply";
 import {
     awaitBoot,
@@ -24,7 +25,7 @@ import {
     shortId,
     tryRun,
 } from "./localCluster";
-import { LocalPlan, parameterVisibleTo } from "./localRender";
+import { localObject, localParameter, LocalPlan } from "./localRender";
 
 /** The options the running cluster's program was rendered with: an apply changes only those given anew. */
 export interface LocalProgramOptions {
@@ -33,6 +34,10 @@ export interface LocalProgramOptions {
     version: string;
     auth: boolean;
     etcdDir?: string;
+    /** tuning.quotaBackendBytes (etcd's default when not given). */
+    quotaBytes?: number;
+    /** backup.enabled: false. */
+    noBackup?: boolean;
 }
 
 export interface LocalState extends ApplyState {
@@ -52,45 +57,30 @@ export function saveState(c: LocalCluster, state: LocalState): void {
     renameSync(`${file}.new`, file);
 }
 
-/** After `up`: the state of the booted program, and the parameter store with every parameter it registered. */
+/**
+ * After `up`: the state of the booted program. Its parameters and tools object are in the backup store
+ * already (`up` wrote what the plan registered), so nothing is written there twice.
+ */
 export function recordBootedProgram(c: LocalCluster, resources: RecordedResource[], options: LocalProgramOptions): void {
-    for (const p of resources.filter((r) => r.type === parameterType)) {
-        putParameter(c, p.inputs.name, parameterValue(p));
-    }
     saveState(c, { resources, pendingDeletes: [], options });
 }
 
 const parameterType = "aws:ssm/parameter:Parameter";
-const parameterValue = (r: RecordedResource): string => r.inputs.value ?? r.inputs.insecureValue;
-const parameterFile = (m: LocalMember, name: string) => join(m.dir, "ssm", createHash("sha256").update(name).digest("hex"));
-const storeFile = (c: LocalCluster) => join(c.dir, "parameters.json");
-const readStore = (c: LocalCluster): Record<string, string> => (existsSync(storeFile(c)) ? JSON.parse(readFileSync(storeFile(c), "utf8")) : {});
+const objectType = "aws:s3/bucketObjectv2:BucketObjectv2";
 
 /**
- * The one write to the local parameter store (PutParameter, or DeleteParameter with no value): the cluster's
- * copy, and each member's view of it (what its role may read), which the member's AWS stand-in serves.
+ * The store the cluster's members read (moto, which keeps its state in memory): the one it booted with. A store
+ * started since has lost the cluster's parameters, which a step-by-step change cannot restore in order.
  */
-export function putParameter(c: LocalCluster, name: string, value: string | undefined): void {
-    const store = readStore(c);
-    if (value === undefined) delete store[name];
-    else store[name] = value;
-    writeFileSync(storeFile(c), JSON.stringify(store), { mode: 0o600 });
-    for (const m of c.members) {
-        if (parameterVisibleTo(m.name, name)) syncParameter(m, name, value);
+function clusterStore(c: LocalCluster): BackupStore {
+    const s = runningBackupStore();
+    if (!s || s.endpoint !== c.awsEndpoint) {
+        throw new Error(
+            `the local backup store that holds cluster ${c.name}'s parameters is gone (moto keeps them in memory); ` +
+                `a change cannot be applied to it: remove it with \`npm run local -- --down --name ${c.name}\` and boot it again`,
+        );
     }
-}
-
-function syncParameter(m: LocalMember, name: string, value: string | undefined): void {
-    mkdirSync(join(m.dir, "ssm"), { recursive: true, mode: 0o700 });
-    if (value === undefined) rmSync(parameterFile(m, name), { force: true });
-    else writeFileSync(parameterFile(m, name), value, { mode: 0o600 });
-}
-
-/** A new member's view of the store: every parameter its role may read. */
-function syncMemberParameters(c: LocalCluster, m: LocalMember): void {
-    for (const [name, value] of Object.entries(readStore(c))) {
-        if (parameterVisibleTo(m.name, name)) syncParameter(m, name, value);
-    }
+    return s;
 }
 
 const memberIndex = (resourceName: string): number => {
@@ -165,6 +155,8 @@ export interface LocalHandlerOptions {
     plan: LocalPlan;
     volumeMiB?: number;
     progress?: (message: string) => void;
+    /** The one write to the AWS store for a step (default: the cluster's local backup store, through aws-provision.py). */
+    writeStore?: (change: StoreChange) => void;
 }
 
 /** The local handlers of the resource types that exist on this machine. */
@@ -172,13 +164,16 @@ export function localHandlers(o: LocalHandlerOptions): HandlerOf {
     const c = o.cluster;
     const progress = o.progress ?? (() => undefined);
     const volumeMiB = o.volumeMiB ?? 256;
+    const writeStep = o.writeStore ?? ((change: StoreChange) => progress(`backup store: ${writeToStore(clusterStore(c), c.region, change)}`));
+    // A replacement that keeps the name (or bucket and key) deletes the old resource after creating the new one,
+    // which wrote the same address: the delete must not remove what the new program holds there.
+    const held = (type: string, same: (inputs: Record<string, any>) => boolean) => o.plan.resources?.some((r) => r.type === type && same(r.inputs)) ?? false;
     const instance: ResourceHandler = {
         create(r) {
             const i = memberIndex(r.name);
             const m = ensureMember(c, o.plan, i);
             // On EC2 the attachment follows the boot; a container's device link is set up at its first boot.
             ensureVolume(c, m, volumeMiB);
-            syncMemberParameters(c, m);
             // A container left by an interrupted create is a half-created instance: gone, and booted anew.
             killContainer(m);
             prepareRootDisk(c, m, r.inputs.userData, nextInstanceId(c, m, i));
@@ -221,10 +216,23 @@ export function localHandlers(o: LocalHandlerOptions): HandlerOf {
             dropGoneMembers(c);
         },
     };
+    // SSM overwrites a parameter in place (PutParameter --overwrite); a renamed one is a replacement, whose
+    // delete the engine runs after the create, so it removes only the old name.
     const parameter: ResourceHandler = {
-        create: (r) => putParameter(c, r.inputs.name, parameterValue(r)),
-        update: (_old, r) => putParameter(c, r.inputs.name, parameterValue(r)),
-        delete: (old) => putParameter(c, old.inputs.name, undefined),
+        create: (r) => writeStep({ parameters: [localParameter(r.inputs)] }),
+        update: (_old, r) => writeStep({ parameters: [localParameter(r.inputs)] }),
+        delete: (old) => {
+            if (!held(parameterType, (i) => i.name === old.inputs.name)) writeStep({ deletedParameters: [old.inputs.name] });
+        },
+    };
+    // The tools object (a version bump changes its content): uploaded anew, as the provider's PutObject.
+    const object: ResourceHandler = {
+        create: (r) => writeStep({ objects: [localObject(r.inputs)] }),
+        update: (_old, r) => writeStep({ objects: [localObject(r.inputs)] }),
+        delete: (old) => {
+            const { bucket, key } = old.inputs;
+            if (!held(objectType, (i) => i.bucket === bucket && i.key === key)) writeStep({ deletedObjects: [{ bucket, key }] });
+        },
     };
     const commandResource: ResourceHandler = {
         create: (r) => runScript(c, r.inputs.create, r.inputs.environment, r.inputs.interpreter),
@@ -239,6 +247,7 @@ export function localHandlers(o: LocalHandlerOptions): HandlerOf {
         "aws:ec2/instance:Instance": instance,
         "aws:ebs/volume:Volume": volume,
         [parameterType]: parameter,
+        [objectType]: object,
         "command:local:Command": commandResource,
     };
     return (type) => byType[type];
