@@ -4,7 +4,9 @@
 // that finishes when run again.
 import { spawn, spawnSync } from "child_process";
 import { join } from "path";
+import { runningBackupStore, storeAws } from "../../scripts/lib/local/backupStore";
 import { down, etcdctl, etcdPid, loadCluster, LocalCluster } from "../../scripts/lib/local/localCluster";
+import { loadState } from "../../scripts/lib/local/localResources";
 import { bootLocalCluster, requireMemberImage } from "../helpers/localClusters";
 import { requireRoot } from "../helpers/tools";
 import { WriteLoad } from "../helpers/writeLoad";
@@ -35,6 +37,41 @@ function expectVoters(c: LocalCluster, names: string[]): void {
     const list = members(c);
     expect(list.map((m) => m.name).sort()).toEqual([...names].sort());
     expect(list.filter((m) => m.learner || !m.started)).toEqual([]);
+}
+
+/** The AWS CLI of this host against the local backup store (moto), which the members read. */
+function store(c: LocalCluster, args: string[]): string {
+    const r = storeAws(runningBackupStore()!, c.region, args);
+    if (r.status !== 0) throw new Error(`aws ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+}
+
+/**
+ * The backup store holds what the cluster's recorded program registered, as AWS would after `pulumi up`: each
+ * parameter with its value and declared type, no parameter of the cluster the program no longer has, and the
+ * tools object's content. Returns the tools object's content.
+ */
+function expectStoreMatchesProgram(c: LocalCluster): string {
+    const resources = loadState(c)!.resources;
+    const parameters = resources.filter((r) => r.type === "aws:ssm/parameter:Parameter").map((r) => r.inputs);
+    expect(parameters.length).toBeGreaterThan(0);
+    for (const p of parameters) {
+        const got = JSON.parse(store(c, ["ssm", "get-parameter", "--with-decryption", "--name", p.name])).Parameter;
+        expect({ name: p.name, type: got.Type, value: got.Value }).toEqual({ name: p.name, type: p.type, value: p.value ?? p.insecureValue });
+    }
+    // Every parameter under the cluster's prefix is one of the program's (a removed member's are deleted).
+    const names: string[] = parameters.map((p) => p.name);
+    let prefix = names.reduce((a, b) => {
+        let i = 0;
+        while (i < a.length && a[i] === b[i]) i++;
+        return a.slice(0, i);
+    });
+    prefix = prefix.slice(0, prefix.lastIndexOf("/")) || "/";
+    const listed = JSON.parse(store(c, ["ssm", "get-parameters-by-path", "--recursive", "--path", prefix])).Parameters.map((p: any) => p.Name);
+    expect([...listed].sort()).toEqual([...names].sort());
+    const [tools] = resources.filter((r) => r.type === "aws:s3/bucketObjectv2:BucketObjectv2").map((r) => r.inputs);
+    expect(store(c, ["s3", "cp", `s3://${tools.bucket}/${tools.key}`, "-"])).toBe(tools.content);
+    return tools.content;
 }
 
 const lineOf = (progress: string, pattern: RegExp) => progress.split("\n").findIndex((l) => pattern.test(l));
@@ -81,6 +118,7 @@ describe("npm run local -- --size N on a running cluster (etcd 3.5.30)", () => {
         expect([0, 1, 2].map((i) => etcdPid(c, i))).toEqual(untouched);
         expect(load.missing(result)).toEqual([]);
         expect(result.acknowledged.length).toBeGreaterThan(10);
+        expectStoreMatchesProgram(c);
         report.push(
             `3 to 5: ${r.ms} ms; ${result.acknowledged.length} writes acknowledged, ${result.refused} refused, longest refusal ${result.longestRefusalMs} ms`,
         );
@@ -116,6 +154,8 @@ describe("npm run local -- --size N on a running cluster (etcd 3.5.30)", () => {
         expectVoters(c, ["etcd-0", "etcd-1", "etcd-2"]);
         expect([0, 1, 2].map((i) => etcdPid(c, i))).toEqual(untouched);
         expect(load.missing(result)).toEqual([]);
+        // The leaving members' keys and certificates are gone from the store with their resources.
+        expectStoreMatchesProgram(c);
         report.push(
             `5 to 3: ${r.ms} ms; ${result.acknowledged.length} writes acknowledged, ${result.refused} refused, longest refusal ${result.longestRefusalMs} ms`,
         );
@@ -169,6 +209,7 @@ describe("npm run local -- --etcd-version 3.5.30 on a running 3.4.23 cluster", (
                 .sort();
         };
         const before = ids();
+        const toolsBefore = expectStoreMatchesProgram(u);
         const load = new WriteLoad(u, u.clientEndpoints, "upgrade");
         const r = apply(["--etcd-version", "3.5.30"], upgraded);
         const result = await load.stop();
@@ -185,6 +226,8 @@ describe("npm run local -- --etcd-version 3.5.30 on a running 3.4.23 cluster", (
         expect(versions).toEqual(["3.5.30", "3.5.30", "3.5.30"]);
         // Each member came back on its own volume: same member ids, its data kept.
         expect(ids()).toEqual(before);
+        // The tools object names the version: the store has the new program's, which the members fetched.
+        expect(expectStoreMatchesProgram(u)).not.toBe(toolsBefore);
         expect(load.missing(result)).toEqual([]);
         expect(result.acknowledged.length).toBeGreaterThan(10);
         report.push(
