@@ -140,7 +140,7 @@ readonly ETCD_VERSION=${shellQuote(p.version)}
 readonly RELEASE_URL=${shellQuote(p.releaseUrl)}
 readonly RELEASE_SHA256=${shellQuote(p.releaseSha256)}
 readonly DATA_VOLUME_ID=${shellQuote(p.dataVolumeId)}
-${p.ssmFiles.length > 0 || p.tools || p.membership?.discovery ? `readonly AWS_REGION=${shellQuote(p.region)}\n` : ""}${p.ssmFiles.length > 0 ? `readonly SSM_PREFIX=${shellQuote(p.ssmParameterPrefix!)}\n` : ""}readonly VOLUME_WAIT_SECONDS=${p.volumeWaitSeconds ?? 600}
+${p.ssmFiles.length > 0 || p.tools ? `readonly AWS_REGION=${shellQuote(p.region)}\n` : p.membership?.discovery ? `# shellcheck disable=SC2034\nreadonly AWS_REGION=${shellQuote(p.region)}\n` : ""}${p.ssmFiles.length > 0 ? `readonly SSM_PREFIX=${shellQuote(p.ssmParameterPrefix!)}\n` : ""}readonly VOLUME_WAIT_SECONDS=${p.volumeWaitSeconds ?? 600}
 readonly DATA_DIR=${memberPaths.dataDir}
 readonly BIN_DIR=${memberPaths.binDir}
 readonly PKI_DIR=${memberPaths.pkiDir}
