@@ -120,7 +120,7 @@ describe("npm run local -- --size N on a running cluster (etcd 3.5.30)", () => {
         expect(result.acknowledged.length).toBeGreaterThan(10);
         expectStoreMatchesProgram(c);
         report.push(
-            `3 to 5: ${r.ms} ms; ${result.acknowledged.length} writes acknowledged, ${result.refused} refused, longest refusal ${result.longestRefusalMs} ms`,
+            `3 to 5: ${r.ms} ms; ${result.acknowledged.length} writes acknowledged, ${result.refused} refused, longest refusal ${result.longestRefusalMs} ms; refused: ${JSON.stringify(result.reasons)}`,
         );
         // Applied again, the same program has nothing left to do.
         expect(apply(["--size", "5"]).progress).toMatch(/0 step\(s\) from the running program to the new one: nothing to do/);
@@ -157,7 +157,7 @@ describe("npm run local -- --size N on a running cluster (etcd 3.5.30)", () => {
         // The leaving members' keys and certificates are gone from the store with their resources.
         expectStoreMatchesProgram(c);
         report.push(
-            `5 to 3: ${r.ms} ms; ${result.acknowledged.length} writes acknowledged, ${result.refused} refused, longest refusal ${result.longestRefusalMs} ms`,
+            `5 to 3: ${r.ms} ms; ${result.acknowledged.length} writes acknowledged, ${result.refused} refused, longest refusal ${result.longestRefusalMs} ms; refused: ${JSON.stringify(result.reasons)}`,
         );
     });
 
@@ -190,7 +190,9 @@ describe("npm run local -- --size N on a running cluster (etcd 3.5.30)", () => {
         c = loadCluster(name)!;
         expectVoters(c, ["etcd-0", "etcd-1", "etcd-2", "etcd-3", "etcd-4"]);
         expect(load.missing(result)).toEqual([]);
-        report.push(`3 to 5 killed during member 4's boot and run again: rerun ${again.ms} ms; longest refusal ${result.longestRefusalMs} ms`);
+        report.push(
+            `3 to 5 killed during member 4's boot and run again: rerun ${again.ms} ms; longest refusal ${result.longestRefusalMs} ms; refused: ${JSON.stringify(result.reasons)}`,
+        );
     });
 });
 
@@ -231,7 +233,7 @@ describe("npm run local -- --etcd-version 3.5.30 on a running 3.4.23 cluster", (
         expect(load.missing(result)).toEqual([]);
         expect(result.acknowledged.length).toBeGreaterThan(10);
         report.push(
-            `3.4.23 to 3.5.30: ${r.ms} ms; ${result.acknowledged.length} writes acknowledged, ${result.refused} refused, longest refusal ${result.longestRefusalMs} ms`,
+            `3.4.23 to 3.5.30: ${r.ms} ms; ${result.acknowledged.length} writes acknowledged, ${result.refused} refused, longest refusal ${result.longestRefusalMs} ms; refused: ${JSON.stringify(result.reasons)}`,
         );
     });
 });
