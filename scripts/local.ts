@@ -1,7 +1,9 @@
 // `npm run local`: boots the example stack's etcd cluster on this machine from its exact user-data, with
 // local stand-ins for AWS only. `npm run local -- --down` stops it and removes its files.
 import { join } from "path";
-import { down, endpointStates, loadCluster, localStateRoot, up, waitHealthy } from "./lib/local/localCluster";
+import { down, endpointStates, loadCluster, LocalCluster, localStateRoot, up, waitHealthy } from "./lib/local/localCluster";
+import { applyToRunningCluster, loadState, LocalState, recordBootedProgram } from "./lib/local/localResources";
+import { RefusedChange } from "./lib/local/localApply";
 import { chooseNetworkIndex, downCommand, networkIndexes, networkPrefix as prefixOf, readNetworkState } from "./lib/local/localNetwork";
 import { renderLocalPlan } from "./lib/local/localRender";
 import { backupStoreAddress, removeBackupStore, runningBackupStore } from "./lib/local/backupStore";
@@ -9,6 +11,7 @@ import { findRelease } from "./lib/local/localRelease";
 import { spawnSync } from "child_process";
 
 const usage = `usage: npm run local -- [--size N] [--zones N] [--etcd-version V] [--etcd-dir DIR] [--name NAME] [--network-index K] [--auth] [--quota-bytes N] [--no-backup] [--restore s3://BUCKET/KEY] [--json] [--plan-only]
+       npm run local -- --name NAME [--size N] [--etcd-version V] ... [--unprotect RESOURCE,...]   (on a running cluster: applies the change)
        npm run local -- --down [--name NAME] [--backup-store]`;
 
 interface CliOptions {
@@ -31,10 +34,25 @@ interface CliOptions {
     quotaBytes?: number;
     /** backup.enabled: false. */
     noBackup?: boolean;
+    /** Protected resources a change on a running cluster may delete (its leaving members' data volumes). */
+    unprotect: string[];
+    /** The flags given: on a running cluster, the others keep the running program's values. */
+    given: Set<string>;
 }
 
 function parseArgs(argv: string[]): CliOptions {
-    const o: CliOptions = { down: false, json: false, planOnly: false, auth: false, size: 3, zones: 3, name: "local", backupStore: false };
+    const o: CliOptions = {
+        down: false,
+        json: false,
+        planOnly: false,
+        auth: false,
+        size: 3,
+        zones: 3,
+        name: "local",
+        backupStore: false,
+        unprotect: [],
+        given: new Set(),
+    };
     const value = (i: number) => {
         if (argv[i + 1] === undefined) throw new Error(`${argv[i]} needs a value\n${usage}`);
         return argv[i + 1];
@@ -45,6 +63,7 @@ function parseArgs(argv: string[]): CliOptions {
         return n;
     };
     for (let i = 0; i < argv.length; i++) {
+        o.given.add(argv[i]);
         switch (argv[i]) {
             case "--down":
                 o.down = true;
@@ -87,6 +106,9 @@ function parseArgs(argv: string[]): CliOptions {
                 break;
             case "--etcd-dir":
                 o.etcdDir = value(i++);
+                break;
+            case "--unprotect":
+                o.unprotect = value(i++).split(",");
                 break;
             case "-h":
             case "--help":
@@ -152,6 +174,21 @@ async function main(): Promise<void> {
         }
         return;
     }
+    // A running cluster with a recorded program: the command applies the change; unchanged flags keep its values.
+    const running = o.planOnly ? undefined : runningProgram(o.name);
+    if (running) {
+        o.size = o.given.has("--size") ? o.size : running.options.size;
+        o.zones = o.given.has("--zones") ? o.zones : running.options.zones;
+        o.auth = o.auth || running.options.auth;
+        o.quotaBytes = o.given.has("--quota-bytes") ? o.quotaBytes : running.options.quotaBytes;
+        o.noBackup = o.noBackup || running.options.noBackup;
+        // restore.from only seeds a new cluster: a running one keeps its data.
+        if (o.restoreFrom) throw new Error(`--restore applies to a new cluster; ${o.name} runs (remove it first with: ${downCommand(o.name)})`);
+        if (!o.given.has("--etcd-version") && !o.given.has("--etcd-dir")) {
+            o.etcdVersion = running.options.version;
+            o.etcdDir = running.options.etcdDir;
+        }
+    }
     const log = (message: string) => console.error(`[local ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
     const started = Date.now();
     // A range held by another cluster or interface is refused now, not after a two-minute health wait.
@@ -159,6 +196,12 @@ async function main(): Promise<void> {
         o.planOnly && o.networkIndex !== undefined ? { index: o.networkIndex } : chooseNetworkIndex(readNetworkState(localStateRoot), o.name, o.networkIndex);
     if (network.note) log(network.note);
     const networkPrefix = prefixOf(network.index);
+    const runningGateway = running && loadCluster(o.name)?.gatewayIp;
+    if (runningGateway && runningGateway !== `${networkPrefix}.1`) {
+        throw new Error(
+            `--network-index: cluster ${o.name} runs in ${runningGateway.replace(/\.1$/, ".0/24")}; a running cluster cannot move (remove it first: ${downCommand(o.name)})`,
+        );
+    }
     const mirrorDir = join(__dirname, "..", ".cache", "etcd-mirror");
     const release = findRelease({ mirrorDir, version: o.etcdVersion, etcdDir: o.etcdDir });
     log(`etcd ${release.version}: ${release.tarball} (sha256 ${release.sha256.slice(0, 12)}...)`);
@@ -175,6 +218,7 @@ async function main(): Promise<void> {
         backup: o.noBackup ? false : undefined,
         stack: o.name,
         restoreFrom: o.restoreFrom,
+        existing: running?.resources,
     }).catch((e: Error) => {
         throw inFlagTerms(e);
     });
@@ -184,16 +228,41 @@ async function main(): Promise<void> {
         console.log(JSON.stringify({ plan, release, networkPrefix }, null, 2));
         return;
     }
-    if (loadCluster(o.name)) {
+    const programOptions = {
+        size: o.size,
+        zones: o.zones,
+        version: release.version,
+        auth: o.auth,
+        etcdDir: o.etcdDir,
+        quotaBytes: o.quotaBytes,
+        noBackup: o.noBackup,
+    };
+    if (!running && loadCluster(o.name)) {
         log(`replacing the running local cluster ${o.name}`);
     }
     const bootStarted = Date.now();
     booting = o.name;
-    const cluster = up(plan, { name: o.name, networkPrefix, mirrorDir, tarball: release.tarball, progress: log });
+    let cluster: LocalCluster;
+    if (running) {
+        applying = true;
+        log(`applying the change to the running local cluster ${o.name} as pulumi up would (the state is saved after every step)`);
+        applyToRunningCluster(o.name, plan, programOptions, { unprotect: o.unprotect, progress: log });
+        applying = false;
+        cluster = loadCluster(o.name)!;
+        // The host's etcdctl follows the cluster's version (the steps ran with the previous one).
+        spawnSync("tar", ["-xzf", join(mirrorDir, release.tarball), "-C", join(cluster.dir, "bin"), "--strip-components=1", "--wildcards", "*/etcdctl"]);
+    } else {
+        cluster = up(plan, { name: o.name, networkPrefix, mirrorDir, tarball: release.tarball, progress: log });
+        recordBootedProgram(cluster, plan.resources, programOptions);
+    }
     const bootMs = Date.now() - bootStarted;
     log("waiting for every member to report healthy");
     const ms = waitHealthy(cluster, 120000);
-    log(`healthy ${ms} ms after cloud-init finished on every member (${bootMs + ms} ms after the containers started)`);
+    log(
+        running
+            ? `change applied in ${bootMs} ms; healthy ${ms} ms later`
+            : `healthy ${ms} ms after cloud-init finished on every member (${bootMs + ms} ms after the containers started)`,
+    );
 
     // The same readiness gate `pulumi up` runs, with the environment the component gave it.
     const gate = spawnSync("bash", ["-c", plan.gate.script], {
@@ -251,10 +320,21 @@ async function main(): Promise<void> {
 
 /** The cluster being booted, once anything of it may exist: a failure then says how to remove it. */
 let booting: string | undefined;
+/** A change is being applied to it: a failure leaves the steps done recorded, and running it again finishes. */
+let applying = false;
+
+function runningProgram(name: string): LocalState | undefined {
+    const c = loadCluster(name);
+    return c && loadState(c);
+}
 
 main().catch((e: Error) => {
     console.error(`npm run local: ${e.message}`);
-    if (booting && loadCluster(booting)) {
+    if (booting && applying && !(e instanceof RefusedChange)) {
+        console.error(
+            `npm run local: the steps done so far are recorded; run the same command again to finish the change, or remove the cluster with: ${downCommand(booting)}`,
+        );
+    } else if (booting && loadCluster(booting)) {
         console.error(`npm run local: what cluster ${booting} created so far is left for inspection. Remove it with: ${downCommand(booting)}`);
     }
     process.exit(1);

@@ -5,6 +5,9 @@ default SSE-KMS, lifecycle rules; not its policy, see below), the members' tools
 (keys as SecureString under the cluster's KMS key; certificates and the cluster's membership parameters, the
 discovery list and with SSM key delivery the membership functions, as String).
 
+A change to a running cluster (the local apply) sends the same request with only what a step changes: an
+object or a parameter to write, or in "deletedObjects" and "deletedParameters" what a step deletes.
+
 Reads one JSON request on stdin (written by scripts/lib/local/backupStore.ts); safe to run again."""
 import json
 import sys
@@ -20,7 +23,7 @@ def main() -> None:
     s3 = session.client("s3", **kwargs)
     ssm = session.client("ssm", **kwargs)
 
-    for b in req["buckets"]:
+    for b in req.get("buckets", []):
         name = b["name"]
         try:
             s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": req["region"]})
@@ -49,17 +52,32 @@ def main() -> None:
         # The bucket policy is left out: moto evaluates a bucket policy's statements without their conditions
         # (aws:SecureTransport, the encryption headers), so its Deny statements would refuse every upload.
 
-    for o in req["objects"]:
+    for o in req.get("objects", []):
         extra = {"ContentType": o["contentType"]} if o.get("contentType") else {}
         if o.get("kmsKeyId"):
             extra.update(ServerSideEncryption="aws:kms", SSEKMSKeyId=o["kmsKeyId"])
         s3.put_object(Bucket=o["bucket"], Key=o["key"], Body=o["content"].encode(), **extra)
 
-    for p in req["parameters"]:
+    for p in req.get("parameters", []):
         extra = {"KeyId": p["keyId"]} if p["type"] == "SecureString" and p.get("keyId") else {}
         ssm.put_parameter(Name=p["name"], Value=p["value"], Type=p["type"], Overwrite=True, **extra)
 
-    print(f"{len(req['buckets'])} bucket(s), {len(req['objects'])} object(s), {len(req['parameters'])} parameter(s)")
+    # As the provider deletes a BucketObjectv2: every version of its key, not a delete marker over them.
+    for o in req.get("deletedObjects", []):
+        listed = s3.list_object_versions(Bucket=o["bucket"], Prefix=o["key"])
+        for v in listed.get("Versions", []) + listed.get("DeleteMarkers", []):
+            if v["Key"] == o["key"]:
+                s3.delete_object(Bucket=o["bucket"], Key=o["key"], VersionId=v["VersionId"])
+
+    for name in req.get("deletedParameters", []):
+        try:
+            ssm.delete_parameter(Name=name)
+        except ssm.exceptions.ParameterNotFound:
+            pass
+
+    counts = [(len(req.get(k, [])), what) for k, what in [("buckets", "bucket(s)"), ("objects", "object(s)"), ("parameters", "parameter(s)")]]
+    counts += [(len(req.get(k, [])), what) for k, what in [("deletedObjects", "object(s) deleted"), ("deletedParameters", "parameter(s) deleted")]]
+    print(", ".join(f"{n} {what}" for n, what in counts if n or what in ("bucket(s)", "object(s)", "parameter(s)")))
 
 
 if __name__ == "__main__":

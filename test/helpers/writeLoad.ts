@@ -9,6 +9,8 @@ export interface WriteLoadResult {
     refused: number;
     /** Longest stretch from the first refused write after an acknowledged one to the next acknowledged write, in ms. */
     longestRefusalMs: number;
+    /** Why writes were refused: etcdctl's error (its last line), with how many writes got it. */
+    reasons: Record<string, number>;
 }
 
 /**
@@ -28,10 +30,10 @@ export class WriteLoad {
         const script = `n=0
 while true; do
   n=$((n + 1))
-  if "$ETCDCTL" --endpoints="$ENDPOINTS" --cacert="$CA" --cert="$CERT" --key="$KEY" --dial-timeout=2s --command-timeout=2s put "$PREFIX/$n" "v$n" >/dev/null 2>&1; then
+  if err=$("$ETCDCTL" --endpoints="$ENDPOINTS" --cacert="$CA" --cert="$CERT" --key="$KEY" --dial-timeout=2s --command-timeout=2s put "$PREFIX/$n" "v$n" 2>&1 >/dev/null); then
     echo "ok $n $(date +%s%3N)"
   else
-    echo "fail $n $(date +%s%3N)"
+    echo "fail $n $(date +%s%3N) $(printf '%s' "$err" | tail -n 1 | tr -s '[:space:]' ' ')"
   fi
 done >"$LOG"`;
         this.child = spawn("bash", ["-c", script], {
@@ -57,9 +59,9 @@ done >"$LOG"`;
         await exited;
         const lines = readFileSync(this.logFile, "utf8")
             .split("\n")
-            .filter((l) => /^(ok|fail) \d+ \d+$/.test(l))
-            .map((l) => l.split(" "))
-            .map(([status, n, at]) => ({ ok: status === "ok", key: `${this.prefix}/${n}`, at: Number(at) }));
+            .map((l) => /^(ok|fail) (\d+) (\d+)(?: (.*))?$/.exec(l))
+            .filter((m): m is RegExpExecArray => m !== null)
+            .map(([, status, n, at, reason]) => ({ ok: status === "ok", key: `${this.prefix}/${n}`, at: Number(at), reason: reason ?? "" }));
         let longest = 0;
         let refusedSince: number | undefined;
         for (const l of lines) {
@@ -69,7 +71,14 @@ done >"$LOG"`;
                 refusedSince = undefined;
             }
         }
-        return { acknowledged: lines.filter((l) => l.ok).map((l) => l.key), refused: lines.filter((l) => !l.ok).length, longestRefusalMs: longest };
+        const reasons: Record<string, number> = {};
+        for (const l of lines.filter((x) => !x.ok)) reasons[l.reason] = (reasons[l.reason] ?? 0) + 1;
+        return {
+            acknowledged: lines.filter((l) => l.ok).map((l) => l.key),
+            refused: lines.filter((l) => !l.ok).length,
+            longestRefusalMs: longest,
+            reasons,
+        };
     }
 
     /** Acknowledged keys that the cluster does not hold (read linearizably). */

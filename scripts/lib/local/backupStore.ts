@@ -6,7 +6,7 @@
 import { execFileSync, spawnSync } from "child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { join } from "path";
-import { LocalPlan } from "./localRender";
+import { LocalAwsResources, LocalPlan } from "./localRender";
 
 const repoRoot = join(__dirname, "..", "..", "..");
 export const backupStoreDir = join(repoRoot, ".cache", "local-backup-store");
@@ -182,10 +182,21 @@ exec /usr/bin/aws --endpoint-url ${s.endpoint} --ca-bundle /run/local-aws/ca.crt
 `;
 }
 
+/** What one write to the store creates, updates or deletes (scripts/local/aws-provision.py carries it out). */
+export interface StoreChange extends Partial<LocalAwsResources> {
+    deletedObjects?: { bucket: string; key: string }[];
+    deletedParameters?: string[];
+}
+
+/** Creates, updates or deletes in the store what `pulumi up` would in AWS; returns what was written. */
+export function writeToStore(s: BackupStore, region: string, change: StoreChange): string {
+    const request = { endpoint: s.endpoint, caBundle: s.caFile, region, ...change };
+    const r = spawnSync("python3", [provisionScript], { input: JSON.stringify(request), encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`could not write the cluster's AWS resources to the local backup store: ${r.stderr.trim()}`);
+    return r.stdout.trim();
+}
+
 /** Creates in the store what `pulumi up` would create in AWS for the plan: bucket, tools object, parameters. */
 export function provisionPlan(s: BackupStore, plan: LocalPlan): string {
-    const request = { endpoint: s.endpoint, caBundle: s.caFile, region: plan.region, ...plan.aws };
-    const r = spawnSync("python3", [provisionScript], { input: JSON.stringify(request), encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`could not create the cluster's AWS resources in the local backup store: ${r.stderr.trim()}`);
-    return r.stdout.trim();
+    return writeToStore(s, plan.region, plan.aws);
 }

@@ -81,16 +81,16 @@ export interface BootResult {
     output: string;
 }
 
-const sh = (command: string, args: string[], input?: string): string =>
+export const sh = (command: string, args: string[], input?: string): string =>
     execFileSync(command, args, { encoding: "utf8", input, stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
 
 /** Like sh, but a failure is tolerated (cleanup paths). */
-const tryRun = (command: string, args: string[]): boolean => spawnSync(command, args, { stdio: "ignore" }).status === 0;
+export const tryRun = (command: string, args: string[]): boolean => spawnSync(command, args, { stdio: "ignore" }).status === 0;
 
 const sleepMs = (ms: number) => spawnSync("sleep", [String(ms / 1000)]);
 
 /** Interface names are limited to 15 characters: a short stable hash of the cluster name keeps them apart. */
-function shortId(name: string): string {
+export function shortId(name: string): string {
     return createHash("sha256").update(name).digest("hex").slice(0, 5);
 }
 
@@ -106,7 +106,7 @@ export function loadCluster(name: string): LocalCluster | undefined {
     return existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : undefined;
 }
 
-const saveCluster = (c: LocalCluster) => writeFileSync(join(c.dir, "cluster.json"), JSON.stringify(c, null, 2));
+export const saveCluster = (c: LocalCluster) => writeFileSync(join(c.dir, "cluster.json"), JSON.stringify(c, null, 2));
 
 function createBridge(c: LocalCluster, prefixLength: number): void {
     tryRun("ip", ["link", "del", c.bridge]);
@@ -126,7 +126,7 @@ function writeInto(root: string, path: string, content: string, mode = 0o644): v
  * provide: the user-data and instance metadata (as cloud-init's NoCloud seed), the network address, and the
  * data volume at its NVMe path.
  */
-function prepareRootDisk(c: LocalCluster, m: LocalMember, userData: string, instanceId: string): void {
+export function prepareRootDisk(c: LocalCluster, m: LocalMember, userData: string, instanceId: string): void {
     for (const sub of ["upper", "overlay-work", "root"]) {
         rmSync(join(m.dir, sub), { recursive: true, force: true });
         mkdirSync(join(m.dir, sub), { recursive: true });
@@ -160,7 +160,7 @@ function writeAwsClient(c: LocalCluster, store: BackupStore): void {
  * Starts the member's container in the background; it outlives this process until `down`. Forked off
  * (setsid --fork), so that no process of ours has to reap it: the launcher writes its own pid.
  */
-function launch(c: LocalCluster, m: LocalMember): void {
+export function launch(c: LocalCluster, m: LocalMember): void {
     // The member's previous container is gone, but its host-side veth can outlive it for a while (a network
     // namespace still referenced); nspawn would then refuse to start ("File exists").
     if (tryRun("ip", ["link", "show", m.hostVeth])) {
@@ -249,7 +249,7 @@ export function inMemberNetwork(c: LocalCluster, i: number, command: string[], e
 }
 
 /** Waits until the member's container runs and cloud-init has finished (done or error), and reports the result. */
-function awaitBoot(c: LocalCluster, i: number, timeoutMs = 240_000): BootResult {
+export function awaitBoot(c: LocalCluster, i: number, timeoutMs = 240_000): BootResult {
     const m = c.members[i];
     waitUntil(() => containerInit(m) !== undefined, 120_000, `member ${m.name}: the container did not start (see ${join(m.dir, "console.log")})`);
     // `cloud-init status --wait` needs the container's /run to be set up by its systemd: retry until it answers.
@@ -391,7 +391,7 @@ function memberCgroups(m: LocalMember): string[] {
 }
 
 /** Powers the member off at once (as a terminated instance: no shutdown), and removes its cgroups. */
-function killContainer(m: LocalMember): void {
+export function killContainer(m: LocalMember): void {
     for (let attempt = 0; attempt < 100; attempt++) {
         const pids = memberPids(m);
         if (pids.length === 0) break;

@@ -3,7 +3,7 @@
 // and the readiness gate command. Certificates and keys are real (openssl), produced by the component's own
 // @pulumi/tls resource graph.
 import { join } from "path";
-import { installStackMocks, MockSubnet, settled, StackMocks, valueOf } from "../mocks/stackMocks";
+import { installStackMocks, MockSubnet, RecordedResource, settled, StackMocks, valueOf } from "../mocks/stackMocks";
 
 export interface LocalRenderOptions {
     size: number;
@@ -23,6 +23,8 @@ export interface LocalRenderOptions {
     stack?: string;
     /** s3://bucket/key of a snapshot the new cluster is restored from (the component's `restore`). */
     restoreFrom?: string;
+    /** The running cluster's resources (its state): unchanged resources keep their ids, keys and certificates. */
+    existing?: RecordedResource[];
 }
 
 /** The region the local stack is evaluated in: a real region name, as moto's SSM and KMS expect one. */
@@ -76,6 +78,8 @@ export interface LocalPlan {
     warnings: string[];
     region: string;
     aws: LocalAwsResources;
+    /** Every resource the program registered, as the engine received it (the local apply's state). */
+    resources: RecordedResource[];
 }
 
 /** A lifecycle rule of the provider's BucketLifecycleConfiguration, as the S3 API takes it. */
@@ -117,20 +121,25 @@ function awsResources(mocks: StackMocks): LocalAwsResources {
     });
     return {
         buckets,
-        objects: of("BucketObjectv2").map((o) => ({
-            bucket: o.inputs.bucket,
-            key: o.inputs.key,
-            content: o.inputs.content,
-            contentType: o.inputs.contentType,
-            kmsKeyId: o.inputs.serverSideEncryption === "aws:kms" ? o.inputs.kmsKeyId : undefined,
-        })),
-        parameters: mocks.ofType("aws:ssm/parameter:Parameter").map((p) => ({
-            name: p.inputs.name,
-            type: p.inputs.type,
-            value: p.inputs.value ?? p.inputs.insecureValue,
-            keyId: p.inputs.keyId,
-        })),
+        objects: of("BucketObjectv2").map((o) => localObject(o.inputs)),
+        parameters: mocks.ofType("aws:ssm/parameter:Parameter").map((p) => localParameter(p.inputs)),
     };
+}
+
+/** An aws.s3.BucketObjectv2's inputs in the terms of S3's PutObject. */
+export function localObject(inputs: Record<string, any>): LocalAwsResources["objects"][number] {
+    return {
+        bucket: inputs.bucket,
+        key: inputs.key,
+        content: inputs.content,
+        contentType: inputs.contentType,
+        kmsKeyId: inputs.serverSideEncryption === "aws:kms" ? inputs.kmsKeyId : undefined,
+    };
+}
+
+/** An aws.ssm.Parameter's inputs in the terms of SSM's PutParameter (its declared type; a SecureString's key). */
+export function localParameter(inputs: Record<string, any>): LocalAwsResources["parameters"][number] {
+    return { name: inputs.name, type: inputs.type, value: inputs.value ?? inputs.insecureValue, keyId: inputs.keyId };
 }
 
 /** Subnets per zone inside one /24: a /26 each, so members of different zones never share an address. */
@@ -150,7 +159,7 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
     const subnets = localSubnets(o.networkPrefix, o.zones);
     const warnings: string[] = [];
     const mocks: StackMocks = await installStackMocks(
-        { region: localRegion, subnets, tls: "real" },
+        { region: localRegion, subnets, tls: "real", existingResources: o.existing ?? [], replayExisting: true },
         {
             stack: o.stack ?? "local",
             config: {
@@ -206,6 +215,7 @@ export async function renderLocalPlan(o: LocalRenderOptions): Promise<LocalPlan>
             warnings,
             region: localRegion,
             aws: awsResources(mocks),
+            resources: mocks.resources,
             members: members.map((m, i) => {
                 const instance = instances.find((r) => r.name.endsWith(`-member-${i}`));
                 const attachment = attachments.find((r) => r.name.endsWith(`-member-${i}-data`));

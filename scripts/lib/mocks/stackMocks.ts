@@ -34,6 +34,12 @@ export interface StackMockOptions {
      * complete in the order the engine could run them, and `timings` shows the critical path. @default 0
      */
     latencyMs?: number | ((resource: { type: string; name: string }) => number);
+    /**
+     * Resources with the same type, name and inputs as one of `existingResources` get that resource's id
+     * and outputs, as the engine keeps the state of a resource that does not change: a second run of the
+     * program then sees the first run's keys, certificates and ids downstream (the local apply). @default false
+     */
+    replayExisting?: boolean;
     /** Value returned for the arm64 AMI SSM parameter. @default "ami-0f9e8d7c6b5a40312" */
     armAmi?: string;
     /** KMS aliases (name without "alias/") and the key ids they point to, for `aws.kms.getKey`. @default etcd-data */
@@ -152,6 +158,7 @@ export class StackMocks implements pulumi.runtime.Mocks {
             tls: options.tls ?? "real",
             ami: options.ami ?? "ami-0a1b2c3d4e5f60718",
             existingResources: options.existingResources ?? [],
+            replayExisting: options.replayExisting ?? false,
             latencyMs: options.latencyMs ?? 0,
             armAmi: options.armAmi ?? "ami-0f9e8d7c6b5a40312",
             kmsAliases: options.kmsAliases ?? { "etcd-data": "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0" },
@@ -207,8 +214,11 @@ export class StackMocks implements pulumi.runtime.Mocks {
 
     private register(raw: pulumi.runtime.MockResourceArgs): { id: string | undefined; state: Record<string, any> } {
         const args = { ...raw, inputs: unwrapSecrets(raw.inputs) };
-        const { id, state } = this.outputsFor(args);
         const key = `${args.type}::${args.name}`;
+        const kept = this.options.replayExisting
+            ? this.options.existingResources.find((r) => `${r.type}::${r.name}` === key && JSON.stringify(r.inputs) === JSON.stringify(args.inputs))
+            : undefined;
+        const { id, state } = kept ? { id: kept.id || undefined, state: kept.outputs } : this.outputsFor(args);
         const queued = this.pending.get(key) ?? [];
         const meta = queued.shift() ?? {
             type: args.type,
@@ -389,7 +399,14 @@ export class StackMocks implements pulumi.runtime.Mocks {
             throw new Error(`mock: network interface in unknown subnet ${subnetId}`);
         }
         const [base, bits] = subnet.cidrBlock.split("/");
-        const host = this.nextHost.get(subnetId) ?? this.options.firstHost;
+        // Addresses of replayed interfaces stay theirs: a new interface never gets one of them.
+        const taken = new Set(
+            this.options.replayExisting
+                ? this.options.existingResources.filter((r) => r.type === "aws:ec2/networkInterface:NetworkInterface").map((r) => r.outputs.privateIp)
+                : [],
+        );
+        let host = this.nextHost.get(subnetId) ?? this.options.firstHost;
+        while (taken.has(intToIpv4(ipv4ToInt(base) + host))) host++;
         if (host >= 2 ** (32 - Number(bits)) - 1) {
             throw new Error(`mock: subnet ${subnetId} (${subnet.cidrBlock}) has no free address`);
         }

@@ -4,7 +4,7 @@ import { createHash } from "crypto";
 import { join } from "path";
 import { parse } from "yaml";
 import { installStackMocks, RecordedResource, settled, valueOf } from "../mocks/stackMocks";
-import { availabilitySummary, diffRuns, ResourceChange } from "./planDiff";
+import { availabilitySummary, diffRuns, orderChanges, ResourceChange } from "./planDiff";
 
 const privateKeyPem = /-----BEGIN [A-Z ]*PRIVATE KEY-----/;
 export const redacted = "[secret]";
@@ -310,30 +310,8 @@ export async function planExampleEdit(from: Record<string, string>, to: Record<s
     const before = (await runExampleStack(from)).resources;
     const after = (await runExampleStack(to, { existing: before })).resources;
     const changes = diffRuns(before, after);
-    // The order the engine can run them in: each step after the changed resources it depends on (its stage is
-    // its longest chain of changed dependencies); deletes last, dependents first.
-    const changed = new Map(changes.map((c) => [`${c.type}::${c.name}`, c]));
-    const byUrn = new Map([...before, ...after].map((r) => [r.urn, r]));
-    const stage = new Map<string, number>();
-    const stageOf = (r: RecordedResource): number => {
-        const k = `${r.type}::${r.name}`;
-        if (!stage.has(k)) {
-            stage.set(k, 0);
-            const deps = r.dependsOn.map((u) => byUrn.get(u)).filter((d): d is RecordedResource => d !== undefined && changed.has(`${d.type}::${d.name}`));
-            stage.set(k, Math.max(0, ...deps.map((d) => stageOf(d) + 1)));
-        }
-        return stage.get(k)!;
-    };
     const recorded = (c: ResourceChange, runs: RecordedResource[]) => runs.find((r) => r.type === c.type && r.name === c.name)!;
-    const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name, "en", { numeric: true });
-    const forward = changes
-        .filter((c) => c.kind !== "delete")
-        .map((c) => ({ c, at: stageOf(recorded(c, after)) }))
-        .sort((a, b) => a.at - b.at || byName(a.c, b.c));
-    const deletes = changes
-        .filter((c) => c.kind === "delete")
-        .map((c) => ({ c, at: stageOf(recorded(c, before)) }))
-        .sort((a, b) => b.at - a.at || byName(b.c, a.c));
+    const { forward, deletes } = orderChanges(before, after, changes);
     const steps = [...forward, ...deletes];
     const describe = ({ c, at }: { c: ResourceChange; at: number }) => `${String(at).padStart(3)}  ${c.kind.padEnd(8)}${shortType(c.type).padEnd(34)}${c.name}`;
     const protectedDeletes = deletes.map((d) => d.c).filter((c) => recorded(c, before).protect);

@@ -124,7 +124,7 @@ function substitute(value: any, map: Map<string, string>): any {
     return value;
 }
 
-interface Analysis {
+export interface Analysis {
     changes: ResourceChange[];
     /** What the engine sends the provider for a resource of the second run. */
     planned: (r: RecordedResource) => Record<string, any>;
@@ -211,6 +211,55 @@ function analyze(before: RecordedResource[], after: RecordedResource[]): Analysi
  */
 export function diffRuns(before: RecordedResource[], after: RecordedResource[]): ResourceChange[] {
     return analyze(before, after).changes;
+}
+
+/** The changes between two runs and, for any resource of the second run, the inputs the engine sends its provider. */
+export function planRuns(before: RecordedResource[], after: RecordedResource[]): Analysis {
+    return analyze(before, after);
+}
+
+/** A change at its stage: its longest chain of changed resources it depends on (through unchanged ones too). */
+export interface StagedChange {
+    c: ResourceChange;
+    at: number;
+}
+
+/**
+ * The order the engine can run changes in: creates, updates and replacements each after the changed resources
+ * it depends on (stage, then name), then deletes, dependents first (the old run's dependencies).
+ */
+export function orderChanges(
+    before: RecordedResource[],
+    after: RecordedResource[],
+    changes: ResourceChange[],
+): { forward: StagedChange[]; deletes: StagedChange[] } {
+    const changed = new Set(changes.map((c) => key(c)));
+    const stages = (runs: RecordedResource[]) => {
+        const byUrn = new Map(runs.map((r) => [r.urn, r]));
+        const stage = new Map<string, number>();
+        const stageOf = (r: RecordedResource): number => {
+            if (!stage.has(key(r))) {
+                stage.set(key(r), 0);
+                const deps = r.dependsOn.map((u) => byUrn.get(u)).filter((d): d is RecordedResource => d !== undefined);
+                stage.set(key(r), Math.max(0, ...deps.map((d) => stageOf(d) + (changed.has(key(d)) ? 1 : 0))));
+            }
+            return stage.get(key(r))!;
+        };
+        return (c: ResourceChange) => stageOf(runs.find((r) => key(r) === key(c))!);
+    };
+    const forwardStage = stages(after);
+    const deleteStage = stages(before);
+    const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name, "en", { numeric: true });
+    return {
+        forward: changes
+            .filter((c) => c.kind !== "delete")
+            .map((c) => ({ c, at: forwardStage(c) }))
+            .sort((a, b) => a.at - b.at || byName(a.c, b.c)),
+        deletes: changes
+            .filter((c) => c.kind === "delete")
+            .map((c) => ({ c, at: deleteStage(c) }))
+            .sort((a, b) => b.at - a.at || byName(b.c, a.c)),
+    };
 }
 
 /** The inputs the engine sends the provider for one resource of the second run (ignored inputs from the state). */
