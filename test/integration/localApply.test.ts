@@ -74,6 +74,20 @@ function expectStoreMatchesProgram(c: LocalCluster): string {
     return tools.content;
 }
 
+/** The backups the deploying machine took (the readiness gate's, in direct mode): key and metadata, oldest first. */
+function hostBackups(c: LocalCluster): { key: string; metadata: Record<string, string> }[] {
+    const [tools] = loadState(c)!
+        .resources.filter((r) => r.type === "aws:s3/bucketObjectv2:BucketObjectv2")
+        .map((r) => r.inputs);
+    const prefix = tools.key.replace(/tools\/member-tools\.sh$/, "snapshots/");
+    const keys: string[] =
+        JSON.parse(store(c, ["s3api", "list-objects-v2", "--bucket", tools.bucket, "--prefix", prefix, "--query", "Contents[].Key", "--output", "json"])) ?? [];
+    return keys
+        .map((key) => ({ key, metadata: JSON.parse(store(c, ["s3api", "head-object", "--bucket", tools.bucket, "--key", key])).Metadata }))
+        .filter((b) => b.metadata.member === "deploy-host")
+        .sort((a, b) => a.key.split("/").pop()!.localeCompare(b.key.split("/").pop()!));
+}
+
 const lineOf = (progress: string, pattern: RegExp) => progress.split("\n").findIndex((l) => pattern.test(l));
 
 let c: LocalCluster;
@@ -98,12 +112,15 @@ describe("npm run local -- --size N on a running cluster (etcd 3.5.30)", () => {
     test("3 to 5 under a write load: new members one at a time, each step's gate before the next member; members 0-2 keep their etcd", async () => {
         untouched = [0, 1, 2].map((i) => etcdPid(c, i));
         expect(untouched.every((p) => p !== undefined)).toBe(true);
+        expect(hostBackups(c)).toEqual([]);
         const load = new WriteLoad(c, c.clientEndpoints.slice(0, 3), "up");
         const r = apply(["--size", "5"]);
         const result = await load.stop();
         expect(`${r.progress}\nexit ${r.status}`).toMatch(/exit 0$/);
         // Each member's step (the gate) passes before the next member's instance is created.
         const order = [
+            // The cluster is backed up (from this host: direct mode) before the first new member starts.
+            /update Command etcd-backup-before-change .* done/,
             /create Instance etcd-member-3 \.\.\./,
             /create Command etcd-member-3-rolled done/,
             /create Instance etcd-member-4 \.\.\./,
@@ -119,6 +136,9 @@ describe("npm run local -- --size N on a running cluster (etcd 3.5.30)", () => {
         expect(load.missing(result)).toEqual([]);
         expect(result.acknowledged.length).toBeGreaterThan(10);
         expectStoreMatchesProgram(c);
+        const [backup, ...more] = hostBackups(c);
+        expect(more).toEqual([]); // new members' steps take no backup at their creation
+        expect(backup.metadata).toMatchObject({ "etcd-version": "3.5.30", cluster: expect.stringMatching(/^etcd-[0-9a-f]{8}$/) });
         report.push(
             `3 to 5: ${r.ms} ms; ${result.acknowledged.length} writes acknowledged, ${result.refused} refused, longest refusal ${result.longestRefusalMs} ms; refused: ${JSON.stringify(result.reasons)}`,
         );
@@ -216,10 +236,12 @@ describe("npm run local -- --etcd-version 3.5.30 on a running 3.4.23 cluster", (
         const r = apply(["--etcd-version", "3.5.30"], upgraded);
         const result = await load.stop();
         expect(`${r.progress}\nexit ${r.status}`).toMatch(/exit 0$/);
-        const order = [0, 1, 2].flatMap((i) => [
-            new RegExp(`replace Instance etcd-member-${i} \\(userData\\) \\.\\.\\.`),
-            new RegExp(`update Command etcd-member-${i}-rolled .* done`),
-        ]);
+        const order = [/update Command etcd-backup-before-change .* done/].concat(
+            [0, 1, 2].flatMap((i) => [
+                new RegExp(`replace Instance etcd-member-${i} \\(userData\\) \\.\\.\\.`),
+                new RegExp(`update Command etcd-member-${i}-rolled .* done`),
+            ]),
+        );
         const at = order.map((p) => lineOf(r.progress, p));
         expect(at.every((n) => n >= 0)).toBe(true);
         expect([...at].sort((a, b) => a - b)).toEqual(at);
@@ -230,6 +252,9 @@ describe("npm run local -- --etcd-version 3.5.30 on a running 3.4.23 cluster", (
         expect(ids()).toEqual(before);
         // The tools object names the version: the store has the new program's, which the members fetched.
         expect(expectStoreMatchesProgram(u)).not.toBe(toolsBefore);
+        // A backup before the change, on 3.4.23 (the leader's version, not the program's), and one after each member.
+        const backups = hostBackups(u);
+        expect(backups.map((b) => b.metadata["etcd-version"])).toEqual(["3.4.23", expect.any(String), expect.any(String), "3.5.30"]);
         expect(load.missing(result)).toEqual([]);
         expect(result.acknowledged.length).toBeGreaterThan(10);
         report.push(

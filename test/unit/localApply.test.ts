@@ -182,13 +182,17 @@ describe("local handlers", () => {
     });
     afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-    test("a command's delete runs the state's script with the state's environment; update runs update, or create without one", () => {
-        const handler = localHandlers({ cluster: c, plan: {} as LocalPlan })(commandType)!;
+    test("a command's delete runs the state's script with the state's environment; update runs update, or create without one; the host's AWS CLI is the store's", () => {
+        const handler = localHandlers({ cluster: c, plan: {} as LocalPlan, awsEnvironment: () => ({ AWS_ENDPOINT_URL: "https://store.local" }) })(commandType)!;
         const out = join(dir, "out");
-        const old = res(commandType, "s", { create: `echo create >>${out}`, delete: `echo "delete $WHO" >>${out}`, environment: { WHO: "old" } });
+        const old = res(commandType, "s", {
+            create: `echo create >>${out}`,
+            delete: `echo "delete $WHO $AWS_ENDPOINT_URL" >>${out}`,
+            environment: { WHO: "old" },
+        });
         handler.update(old, res(commandType, "s", { create: `echo "create $WHO" >>${out}`, environment: { WHO: "new" } }), ["environment"]);
         handler.delete(old);
-        expect(readFileSync(out, "utf8")).toBe("create new\ndelete old\n");
+        expect(readFileSync(out, "utf8")).toBe("create new\ndelete old https://store.local\n");
         expect(() => handler.create(res(commandType, "f", { create: "exit 3" }))).toThrow(/exited with 3/);
     });
 

@@ -52,6 +52,50 @@ export function storeCliArgs(s: BackupStore): string[] {
 
 export const storeCredentials = { AWS_ACCESS_KEY_ID: "local", AWS_SECRET_ACCESS_KEY: "local" } as const;
 
+/**
+ * The environment in which this host's AWS CLI talks to the store: what the scripts `pulumi up` runs on the
+ * deploying machine (the readiness gate's backups) get in a local apply.
+ */
+export function storeEnvironment(s: BackupStore): Record<string, string> {
+    return {
+        ...storeCredentials,
+        AWS_ENDPOINT_URL: s.endpoint,
+        AWS_CA_BUNDLE: s.caFile,
+        AWS_CONFIG_FILE: "/dev/null",
+        AWS_SHARED_CREDENTIALS_FILE: "/dev/null",
+    };
+}
+
+/**
+ * An EC2 instance in the store with a member's tags, as RunInstances gives the member on AWS: the readiness
+ * gate's backup before a change finds a cluster's running members by their tags. Returns its id.
+ */
+export function registerInstance(s: BackupStore, region: string, tags: Record<string, string>): string {
+    const spec = [{ ResourceType: "instance", Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }];
+    const r = storeAws(s, region, [
+        "ec2",
+        "run-instances",
+        "--image-id",
+        "ami-00000000000000000",
+        "--count",
+        "1",
+        "--tag-specifications",
+        JSON.stringify(spec),
+        "--query",
+        "Instances[0].InstanceId",
+        "--output",
+        "text",
+    ]);
+    if (r.status !== 0) throw new Error(`the local backup store refused an EC2 instance: ${r.stderr}`);
+    return r.stdout.trim();
+}
+
+/** Terminates an instance that registerInstance made; nothing when the store is gone (moto keeps state in memory). */
+export function terminateInstance(region: string, id: string | undefined): void {
+    const s = runningBackupStore();
+    if (s && id) storeAws(s, region, ["ec2", "terminate-instances", "--instance-ids", id]);
+}
+
 /** The AWS CLI of this host against the store (tests and operators: list, download, upload objects). */
 export function storeAws(s: BackupStore, region: string, args: string[]): { status: number; stdout: string; stderr: string } {
     const env: NodeJS.ProcessEnv = { ...process.env, ...storeCredentials, AWS_CONFIG_FILE: "/dev/null", AWS_SHARED_CREDENTIALS_FILE: "/dev/null" };

@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from "child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { createHash } from "crypto";
 import { dirname, join } from "path";
-import { BackupStore, ensureBackupStore, memberAwsWrapper, provisionPlan } from "./backupStore";
+import { BackupStore, ensureBackupStore, memberAwsWrapper, provisionPlan, registerInstance, terminateInstance } from "./backupStore";
 import { LocalPlan } from "./localRender";
 import { requiredVolumeBytes } from "../../../components/volumeSizing";
 
@@ -33,6 +33,8 @@ export interface LocalMember {
     volumeId: string;
     /** Pid of the process that runs (and after a reboot restarts) the container. */
     launcherPid?: number;
+    /** The member's EC2 instance in the local backup store (registerInstance), with its instance's tags. */
+    storeInstanceId?: string;
 }
 
 /** Everything needed to operate a running local cluster; saved as cluster.json in its directory. */
@@ -345,9 +347,11 @@ export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
         prepareRootDisk(c, m, plan.members[i].userData, `i-local-${id}-${i}-1`);
     }
     const launched = c.members.slice(0, o.launch ?? c.members.length);
-    for (const m of launched) {
+    for (const [i, m] of launched.entries()) {
         progress(`${m.name} (${m.ip}, ${m.zone}): container started; cloud-init runs its user-data`);
         launch(c, m);
+        m.storeInstanceId = registerInstance(store, c.region, memberInstanceTags(plan, i));
+        saveCluster(c);
     }
     for (const [i, m] of launched.entries()) {
         const r = awaitBoot(c, i);
@@ -357,6 +361,13 @@ export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
         progress(`${m.name}: cloud-init done`);
     }
     return c;
+}
+
+/** The tags the program gives member i's instance (the cluster's etcd:cluster tag among them). */
+export function memberInstanceTags(plan: LocalPlan, i: number): Record<string, string> {
+    const instance = plan.resources.find((r) => r.type === "aws:ec2/instance:Instance" && r.name.endsWith(`-member-${i}`));
+    if (!instance) throw new Error(`the program has no instance for member ${i}`);
+    return instance.inputs.tags;
 }
 
 /** Every pid in the member's cgroups: its launcher, nspawn, and everything inside the container. */
@@ -425,6 +436,7 @@ export function down(name: string): boolean {
     }
     for (const m of c.members) {
         killContainer(m);
+        terminateInstance(c.region, m.storeInstanceId);
         if (m.loopDevice) {
             tryRun("losetup", ["-d", m.loopDevice]);
         }

@@ -8,7 +8,7 @@ import { spawnSync } from "child_process";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "fs";
 import { join } from "path";
 import { RecordedResource } from "../mocks/stackMocks";
-import { BackupStore, runningBackupStore, StoreChange, writeToStore } from "./backupStore";
+import { BackupStore, registerInstance, runningBackupStore, storeEnvironment, StoreChange, terminateInstance, writeToStore } from "./backupStore";
 import { ApplyState, HandlerOf, planApply, ResourceHandler, runApply } from "./localApply";
 import {
     awaitBoot,
@@ -139,11 +139,23 @@ function nextInstanceId(c: LocalCluster, m: LocalMember, i: number): string {
     return `i-local-${shortId(c.name)}-${i}-${generation + 1}`;
 }
 
-/** Runs a command resource's script as the command provider does: its interpreter, its environment, from the host. */
-function runScript(c: LocalCluster, script: string, environment: Record<string, string> | undefined, interpreter: string[] | undefined): void {
+/**
+ * Runs a command resource's script as the command provider does: its interpreter, its environment, from the
+ * host, whose AWS CLI talks to the local backup store (the gate's backups list instances and upload there).
+ */
+function runScript(
+    c: LocalCluster,
+    aws: Record<string, string>,
+    script: string,
+    environment: Record<string, string> | undefined,
+    interpreter: string[] | undefined,
+): void {
     const [program, ...args] = interpreter ?? ["/bin/sh", "-c"];
+    const host: NodeJS.ProcessEnv = { ...process.env };
+    delete host.AWS_PROFILE;
+    delete host.AWS_SESSION_TOKEN;
     const r = spawnSync(program, [...args, script], {
-        env: { ...process.env, ...(environment ?? {}), PATH: `${join(c.dir, "bin")}:${process.env.PATH}` },
+        env: { ...host, ...aws, ...(environment ?? {}), PATH: `${join(c.dir, "bin")}:${process.env.PATH}` },
         stdio: ["ignore", "inherit", "inherit"],
     });
     if (r.status !== 0) throw new Error(`the script exited with ${r.status ?? r.signal} (its output is above)`);
@@ -157,6 +169,8 @@ export interface LocalHandlerOptions {
     progress?: (message: string) => void;
     /** The one write to the AWS store for a step (default: the cluster's local backup store, through aws-provision.py). */
     writeStore?: (change: StoreChange) => void;
+    /** The AWS CLI environment of the scripts run on the host (default: the cluster's local backup store). */
+    awsEnvironment?: () => Record<string, string>;
 }
 
 /** The local handlers of the resource types that exist on this machine. */
@@ -179,6 +193,9 @@ export function localHandlers(o: LocalHandlerOptions): HandlerOf {
             prepareRootDisk(c, m, r.inputs.userData, nextInstanceId(c, m, i));
             progress(`${m.name} (${m.ip}, ${m.zone}): container started; cloud-init runs its user-data`);
             launch(c, m);
+            terminateInstance(c.region, m.storeInstanceId);
+            m.storeInstanceId = registerInstance(clusterStore(c), c.region, r.inputs.tags);
+            saveCluster(c);
             const boot = awaitBoot(c, i);
             if (boot.status !== 0) throw new Error(`member ${m.name}: cloud-init reports an error (exit ${boot.status}):\n${boot.cloudInit}\n${boot.output}`);
             progress(`${m.name}: cloud-init done`);
@@ -195,6 +212,8 @@ export function localHandlers(o: LocalHandlerOptions): HandlerOf {
             if (!m) return;
             killContainer(m);
             tryRun("ip", ["link", "del", m.hostVeth]);
+            terminateInstance(c.region, m.storeInstanceId);
+            m.storeInstanceId = undefined;
             saveCluster(c);
             progress(`${m.name}: instance terminated`);
         },
@@ -234,13 +253,14 @@ export function localHandlers(o: LocalHandlerOptions): HandlerOf {
             if (!held(objectType, (i) => i.bucket === bucket && i.key === key)) writeStep({ deletedObjects: [{ bucket, key }] });
         },
     };
+    const aws = o.awsEnvironment ?? (() => storeEnvironment(clusterStore(c)));
     const commandResource: ResourceHandler = {
-        create: (r) => runScript(c, r.inputs.create, r.inputs.environment, r.inputs.interpreter),
+        create: (r) => runScript(c, aws(), r.inputs.create, r.inputs.environment, r.inputs.interpreter),
         // The command provider runs update, or create when the resource has no update script.
-        update: (_old, r) => runScript(c, r.inputs.update ?? r.inputs.create, r.inputs.environment, r.inputs.interpreter),
+        update: (_old, r) => runScript(c, aws(), r.inputs.update ?? r.inputs.create, r.inputs.environment, r.inputs.interpreter),
         // The delete script and its environment come from the state: what the last apply gave the resource.
         delete: (old) => {
-            if (old.inputs.delete) runScript(c, old.inputs.delete, old.inputs.environment, old.inputs.interpreter);
+            if (old.inputs.delete) runScript(c, aws(), old.inputs.delete, old.inputs.environment, old.inputs.interpreter);
         },
     };
     const byType: Record<string, ResourceHandler> = {
