@@ -82,7 +82,7 @@ aws_cli() { aws --cli-connect-timeout 10 --cli-read-timeout 20 "$@"; }
 use_stack_credentials() {
   local creds account
   if [[ -n "${ETCD_GATE_ROLE_ARN:-}" ]]; then
-    creds=$(aws_cli sts assume-role --role-arn "$ETCD_GATE_ROLE_ARN" --role-session-name etcd-readiness-gate \
+    creds=$(aws_cli sts assume-role --region "$AWS_REGION" --role-arn "$ETCD_GATE_ROLE_ARN" --role-session-name etcd-readiness-gate \
       --query 'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]' --output text 2>&1) ||
       die "could not assume $ETCD_GATE_ROLE_ARN: $creds"
     read -r AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN <<<"$creds"
@@ -90,10 +90,10 @@ use_stack_credentials() {
     unset AWS_PROFILE
   fi
   if [[ -n "${ETCD_GATE_ACCOUNT_ID:-}" ]]; then
-    account=$(aws_cli sts get-caller-identity --query Account --output text 2>&1) ||
+    account=$(aws_cli sts get-caller-identity --region "$AWS_REGION" --query Account --output text 2>&1) ||
       die "the AWS CLI has no usable credentials ($account); give it the stack's (AWS_PROFILE, or the AWS_* variables)"
     [[ "$account" == "$ETCD_GATE_ACCOUNT_ID" ]] ||
-      die "the AWS CLI acts in account $account, but the stack deploys to $ETCD_GATE_ACCOUNT_ID: run pulumi with that account's credentials in the environment (AWS_PROFILE or AWS_*), or set readiness.mode to \"direct\""
+      die "the AWS CLI acts in account $account, but the stack deploys to $ETCD_GATE_ACCOUNT_ID: run pulumi with that account's credentials in the environment (AWS_PROFILE or AWS_*)$([[ "$mode" == ssm ]] && echo ', or set readiness.mode to "direct"')"
   fi
 }
 
