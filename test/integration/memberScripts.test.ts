@@ -165,7 +165,7 @@ esac
             }),
         });
         const calls = readFileSync(log, "utf8").trim().split("\n");
-        expect(calls[0]).toMatch(/^key=none profile=ops .*sts assume-role --role-arn arn:aws:iam::123456789012:role\/deploy/);
+        expect(calls[0]).toMatch(/^key=none profile=ops .*sts assume-role --region eu-west-1 --role-arn arn:aws:iam::123456789012:role\/deploy/);
         expect(calls.slice(1).length).toBeGreaterThan(1);
         expect(calls.slice(1).every((c) => c.startsWith("key=ASIAROLE profile=none "))).toBe(true);
     });
