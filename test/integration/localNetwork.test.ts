@@ -71,10 +71,11 @@ test("with only --name, a free range is chosen; `npm run -s local -- --plan-only
     const printed = JSON.parse(r.stdout);
     expect(printed.networkPrefix).toBe("10.213.2");
     expect(printed.plan.members.map((m: { ip: string }) => m.ip)).toEqual(["10.213.2.10"]);
-    // The member's own parameters as its SSM stand-in serves them: keys (SecureString) and certificates (String).
+    // The parameters the member's role may read: its keys (SecureString) and certificates (String), and the
+    // cluster's discovery list of members (String).
     const parameters = Object.entries(printed.plan.members[0].parameters as Record<string, unknown>);
     expect(parameters.map(([name, value]) => [name.split("/").pop(), typeof value]).sort()).toEqual(
-        ["ca.crt", "peer.crt", "peer.key", "server.crt", "server.key"].map((file) => [file, "string"]),
+        ["ca.crt", "members", "peer.crt", "peer.key", "server.crt", "server.key"].map((file) => [file, "string"]),
     );
 });
 
