@@ -87,6 +87,21 @@ const keysWithPrefix = (c: LocalCluster, p: string): string[] => {
     return r.stdout.split("\n").filter((l) => l);
 };
 
+/**
+ * A directory for the Run Command stand-in (test/helpers/ssm-run-command.sh) that knows the cluster's members as
+ * running instances i-member0.. tagged etcd:cluster=CLUSTERID.
+ */
+function runCommandMembers(c: LocalCluster, name: string, clusterId: string): string {
+    const runDir = join(work, name);
+    mkdirSync(join(runDir, "instances"), { recursive: true });
+    mkdirSync(join(runDir, "clusters"), { recursive: true });
+    c.members.forEach((m, i) => {
+        writeFileSync(join(runDir, "instances", `i-member${i}`), String(containerInit(m)));
+        writeFileSync(join(runDir, "clusters", `i-member${i}`), clusterId);
+    });
+    return runDir;
+}
+
 /** Runs the members' backup service (what the timer starts) on one member; returns its journal lines of this run. */
 function runBackupService(c: LocalCluster, i: number): { status: number; journal: string } {
     const since = inMember(c, i, ["date", "+%s"]).stdout.trim();
@@ -236,13 +251,7 @@ describe(`etcd ${version} on container-booted members: backups by the leader, th
         putKeys(a, ["before-change-marker"]);
         const markerRevision = revisionOf(a, leaderIndex(a));
         const before = new Set(listBackups(target));
-        const runDir = join(work, "run-command-before-change");
-        mkdirSync(join(runDir, "instances"), { recursive: true });
-        mkdirSync(join(runDir, "clusters"), { recursive: true });
-        for (const i of [0, 1, 2]) {
-            writeFileSync(join(runDir, "instances", `i-member${i}`), String(containerInit(a.members[i])));
-            writeFileSync(join(runDir, "clusters", `i-member${i}`), "etcd-drill-a");
-        }
+        const runDir = runCommandMembers(a, "run-command-before-change", "etcd-drill-a");
         const bin = join(work, "gate-bin");
         mkdirSync(bin, { recursive: true });
         writeFileSync(join(bin, "aws"), `#!/bin/bash\nexec bash ${join(repo, "test", "helpers", "ssm-run-command.sh")} "$@"\n`, { mode: 0o755 });
@@ -297,13 +306,7 @@ describe(`etcd ${version} on container-booted members: backups by the leader, th
         const kmsKey = head(target.bucket, existing[0]).SSEKMSKeyId;
         putKeys(a, ["direct-marker"]);
         const markerRevision = revisionOf(a, leaderIndex(a));
-        const runDir = join(work, "run-command-direct");
-        mkdirSync(join(runDir, "instances"), { recursive: true });
-        mkdirSync(join(runDir, "clusters"), { recursive: true });
-        for (const i of [0, 1, 2]) {
-            writeFileSync(join(runDir, "instances", `i-member${i}`), String(containerInit(a.members[i])));
-            writeFileSync(join(runDir, "clusters", `i-member${i}`), "etcd-drill-a");
-        }
+        const runDir = runCommandMembers(a, "run-command-direct", "etcd-drill-a");
         // This machine's tools: the cluster's etcdctl; the host's AWS CLI (with the host's PATH and HOME) against the
         // store, except for the instance listing.
         const bin = join(work, "direct-bin");

@@ -237,45 +237,27 @@ describe("local handlers", () => {
 
 describe("mocks that replay the running state", () => {
     const eni = "aws:ec2/networkInterface:NetworkInterface";
+    /** An ECDSA key named "k" on the curve given, as the mocks create it. */
+    const ecdsaKey = (mocks: StackMocks, curve: string) =>
+        mocks.newResource({ type: "tls:index/privateKey:PrivateKey", name: "k", inputs: { algorithm: "ECDSA", ecdsaCurve: curve }, custom: true }) as {
+            state: Record<string, any>;
+        };
     const subnets = { "subnet-a": { cidrBlock: "10.213.5.0/26", availabilityZone: "local-a" } };
     const first = new StackMocks({ subnets, tls: "real" });
-    const key = first.newResource({ type: "tls:index/privateKey:PrivateKey", name: "k", inputs: { algorithm: "ECDSA", ecdsaCurve: "P256" }, custom: true }) as {
-        state: Record<string, any>;
-    };
+    const key = ecdsaKey(first, "P256");
     first.newResource({ type: eni, name: "m0", inputs: { subnetId: "subnet-a" }, custom: true });
     const existing = first.resources;
 
     test("a resource whose inputs did not change keeps the state's id and outputs (a new key otherwise)", () => {
         const again = new StackMocks({ subnets, tls: "real", existingResources: existing, replayExisting: true });
-        const same = again.newResource({
-            type: "tls:index/privateKey:PrivateKey",
-            name: "k",
-            inputs: { algorithm: "ECDSA", ecdsaCurve: "P256" },
-            custom: true,
-        }) as {
-            state: Record<string, any>;
-        };
+        const same = ecdsaKey(again, "P256");
         expect(same.state.privateKeyPem).toBe(key.state.privateKeyPem);
-        const changed = again.newResource({
-            type: "tls:index/privateKey:PrivateKey",
-            name: "k",
-            inputs: { algorithm: "ECDSA", ecdsaCurve: "P384" },
-            custom: true,
-        }) as {
-            state: Record<string, any>;
-        };
+        const changed = ecdsaKey(again, "P384");
         expect(changed.state.privateKeyPem).toMatch(/PRIVATE KEY/);
         expect(changed.state.privateKeyPem).not.toBe(key.state.privateKeyPem);
         // Without replay (npm run plan), every run's resources are its own.
         const plain = new StackMocks({ subnets, tls: "real", existingResources: existing });
-        const fresh = plain.newResource({
-            type: "tls:index/privateKey:PrivateKey",
-            name: "k",
-            inputs: { algorithm: "ECDSA", ecdsaCurve: "P256" },
-            custom: true,
-        }) as {
-            state: Record<string, any>;
-        };
+        const fresh = ecdsaKey(plain, "P256");
         expect(fresh.state.privateKeyPem).not.toBe(key.state.privateKeyPem);
     });
 
