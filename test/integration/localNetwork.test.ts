@@ -84,3 +84,40 @@ test("an argument the component refuses is reported as the flag that was typed",
     expect(r.status).toBe(1);
     expect(r.stderr).toContain("npm run local: --auth: expected false for etcd 3.4.23 (certificate-only users need 3.5 or later), got true");
 });
+
+/** `claimSubnet` run inside the test's namespace, as `up` runs it just before creating the cluster's bridge. */
+function claim(gatewayIp: string) {
+    const code =
+        `const { claimSubnet } = require(${JSON.stringify(join(repo, "scripts", "lib", "local", "localCluster"))});` +
+        `claimSubnet({ bridge: "etcbr-mine0", gatewayIp: ${JSON.stringify(gatewayIp)} }, 24, (line) => console.log(line));`;
+    return run("ip", ["netns", "exec", netns, "node", "-r", "ts-node/register/transpile-only", "-e", code], { cwd: repo });
+}
+
+test("a cluster's bridge left by a killed run (no member attached) is removed before a new cluster takes its range; a link in use is refused", () => {
+    // A killed run's bridge holds 10.213.7.0/24 with nothing attached: left in place, it would take the route
+    // that the new members' replies (from the backup store) follow, and their AWS calls would hang.
+    for (const args of [
+        ["link", "add", "etcbr-stale", "type", "bridge"],
+        ["addr", "add", "10.213.7.1/24", "dev", "etcbr-stale"],
+        ["link", "add", "etcbr-busy", "type", "bridge"],
+        ["addr", "add", "10.213.8.1/24", "dev", "etcbr-busy"],
+        ["link", "add", "probe-port", "type", "veth", "peer", "name", "probe-peer"],
+        ["link", "set", "probe-port", "master", "etcbr-busy"],
+    ]) {
+        expect(run("ip", ["-n", netns, ...args])).toMatchObject({ status: 0 });
+    }
+    const stale = claim("10.213.7.1");
+    expect(stale.stderr).toBe("");
+    expect(stale.stdout.trim()).toBe("network: removing etcbr-stale, a stale bridge of another local cluster on 10.213.7.0/24 (no member attached)");
+    expect(run("ip", ["-n", netns, "link", "show", "etcbr-stale"]).status).not.toBe(0);
+
+    // A bridge with a member attached belongs to a running cluster, and any other link may be a VPN: both stay.
+    const busy = claim("10.213.8.1");
+    expect(busy.status).not.toBe(0);
+    expect(busy.stderr).toContain("network 10.213.8.0/24 is already used by etcbr-busy (a running local cluster); stop that cluster");
+    const other = claim("10.213.0.1");
+    expect(other.stderr).toContain("network 10.213.0.0/24 is already used by probe0; stop that cluster (npm run local -- --down --name NAME) or choose another --network-index");
+    expect(run("ip", ["-n", netns, "link", "show", "etcbr-busy"]).status).toBe(0);
+    // A range nobody holds is taken without a word.
+    expect(claim("10.213.9.1")).toMatchObject({ status: 0, stdout: "" });
+});

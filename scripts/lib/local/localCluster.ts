@@ -110,7 +110,30 @@ export function loadCluster(name: string): LocalCluster | undefined {
 
 export const saveCluster = (c: LocalCluster) => writeFileSync(join(c.dir, "cluster.json"), JSON.stringify(c, null, 2));
 
-function createBridge(c: LocalCluster, prefixLength: number): void {
+/**
+ * Another link holding this cluster's subnet takes the host's route to it, and the members' traffic to the
+ * backup store is answered on the wrong link (their AWS calls hang). A local cluster's bridge with no member
+ * attached is what a killed run leaves behind: it is removed. Anything else is refused with what to do.
+ */
+export function claimSubnet(c: Pick<LocalCluster, "bridge" | "gatewayIp">, prefixLength: number, progress: (line: string) => void): void {
+    const subnet = `${c.gatewayIp.split(".").slice(0, 3).join(".")}.0/${prefixLength}`;
+    const holders: { ifname: string }[] = JSON.parse(sh("ip", ["-j", "-4", "addr", "show", "to", subnet]) || "[]");
+    for (const { ifname } of holders.filter((h) => h.ifname !== c.bridge)) {
+        const ports: unknown[] = JSON.parse(sh("ip", ["-j", "link", "show", "master", ifname]) || "[]");
+        if (ifname.startsWith("etcbr-") && ports.length === 0) {
+            progress(`network: removing ${ifname}, a stale bridge of another local cluster on ${subnet} (no member attached)`);
+            sh("ip", ["link", "del", ifname]);
+            continue;
+        }
+        throw new Error(
+            `network ${subnet} is already used by ${ifname}${ifname.startsWith("etcbr-") ? " (a running local cluster)" : ""}; ` +
+                `stop that cluster (npm run local -- --down --name NAME) or choose another --network-index`,
+        );
+    }
+}
+
+function createBridge(c: LocalCluster, prefixLength: number, progress: (line: string) => void): void {
+    claimSubnet(c, prefixLength, progress);
     tryRun("ip", ["link", "del", c.bridge]);
     sh("ip", ["link", "add", c.bridge, "type", "bridge"]);
     sh("ip", ["addr", "add", `${c.gatewayIp}/${prefixLength}`, "dev", c.bridge]);
@@ -338,7 +361,7 @@ export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
 
     const volumeMiB = o.dataVolumeMiB ?? localVolumeMiB(plan.members[0].userData);
     progress(`network: bridge ${c.bridge} (${c.gatewayIp}/24), one container per member`);
-    createBridge(c, 24);
+    createBridge(c, 24, progress);
     for (const [i, m] of c.members.entries()) {
         mkdirSync(m.dir, { recursive: true });
         sh("truncate", ["-s", `${volumeMiB}M`, m.dataImage]);
