@@ -116,7 +116,9 @@ test("a cluster's bridge left by a killed run (no member attached) is removed be
     expect(busy.status).not.toBe(0);
     expect(busy.stderr).toContain("network 10.213.8.0/24 is already used by etcbr-busy (a running local cluster); stop that cluster");
     const other = claim("10.213.0.1");
-    expect(other.stderr).toContain("network 10.213.0.0/24 is already used by probe0; stop that cluster (npm run local -- --down --name NAME) or choose another --network-index");
+    expect(other.stderr).toContain(
+        "network 10.213.0.0/24 is already used by probe0; stop that cluster (npm run local -- --down --name NAME) or choose another --network-index",
+    );
     expect(run("ip", ["-n", netns, "link", "show", "etcbr-busy"]).status).toBe(0);
     // A range nobody holds is taken without a word.
     expect(claim("10.213.9.1")).toMatchObject({ status: 0, stdout: "" });
