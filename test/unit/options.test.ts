@@ -2,12 +2,9 @@
 // inputs or on the rendered member, against literal expectations. Each test would fail if its option were
 // silently ignored: the baseline cluster (no options) is checked to differ in that respect.
 import * as pulumi from "@pulumi/pulumi";
-import { execFileSync } from "child_process";
-import { mkdtempSync, readFileSync, rmSync } from "fs";
-import { tmpdir } from "os";
-import { join } from "path";
 import { parse } from "yaml";
 import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
+import { opensslCa } from "../helpers/opensslCa";
 import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(120_000);
@@ -39,20 +36,7 @@ const T = {
 };
 
 // A CA made by openssl, outside the component, for the `ca` option.
-const callerCa = (() => {
-    const dir = mkdtempSync(join(tmpdir(), "etcd-caller-ca-"));
-    try {
-        execFileSync("openssl", [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
-            "-subj", "/CN=caller etcd CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout", join(dir, "ca.key"), "-out", join(dir, "ca.crt"),
-        ], { stdio: "pipe" }); // prettier-ignore
-        const read = (f: string) => readFileSync(join(dir, f), "utf8");
-        return { certPem: read("ca.crt"), privateKeyPem: read("ca.key") };
-    } finally {
-        rmSync(dir, { recursive: true, force: true });
-    }
-})();
+const callerCa = opensslCa("/CN=caller etcd CA");
 
 const build: Record<string, EtcdClusterArgs> = {
     plain: base,

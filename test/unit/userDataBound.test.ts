@@ -4,9 +4,6 @@
 // The bound against the real user-data of clusters under mocks, with real certificates: userDataBoundMocks.test.ts.
 import { execFileSync } from "child_process";
 import { randomBytes } from "crypto";
-import { mkdtempSync, readFileSync, rmSync } from "fs";
-import { tmpdir } from "os";
-import { join } from "path";
 import type { EtcdClusterArgs } from "../../components";
 import { membershipLayout, membershipParameterNames } from "../../components/membership";
 import { allMemberNames } from "../../components/render/membership";
@@ -21,21 +18,8 @@ import {
 } from "../../components/userDataBound";
 import { EtcdClusterArgumentError, limits } from "../../components/validation";
 import { BoundOptions, boundOf, boundParams, subnetIds } from "../helpers/userDataBound";
+import { opensslCa } from "../helpers/opensslCa";
 
-/** A CA certificate made by openssl with the given subject (ECDSA P-256), and a comment extension when given. */
-function opensslCa(subject: string, comment?: string): { certPem: string; privateKeyPem: string } {
-    const dir = mkdtempSync(join(tmpdir(), "etcd-bound-ca-"));
-    try {
-        execFileSync("openssl", [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-subj", subject,
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout", join(dir, "ca.key"), "-out", join(dir, "ca.crt"), ...(comment ? ["-addext", `nsComment=${comment}`] : []),
-        ], { stdio: "pipe" }); // prettier-ignore
-        return { certPem: readFileSync(join(dir, "ca.crt"), "utf8"), privateKeyPem: readFileSync(join(dir, "ca.key"), "utf8") };
-    } finally {
-        rmSync(dir, { recursive: true, force: true });
-    }
-}
 const callerCa = opensslCa("/O=Example Platform Engineering/OU=Kubernetes control planes/CN=etcd certificate authority of production");
 
 test("the budget is EC2's limit less a reserve of 1 KB for features to come", () => {

@@ -3,13 +3,12 @@
 // (identity.ts), the keys and certificates (pki.ts) and the readiness check's text (healthGate.ts). A few
 // one-member clusters that differ in exactly what these modules decide; literal expectations throughout.
 import * as pulumi from "@pulumi/pulumi";
-import { execFileSync } from "child_process";
-import { mkdtempSync, readFileSync, rmSync } from "fs";
-import { tmpdir } from "os";
+import { readFileSync } from "fs";
 import { join } from "path";
 import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
 import { healthGateScript } from "../../components/healthGate";
 import { memberPolicyDocument } from "../../components/identity";
+import { opensslCa } from "../helpers/opensslCa";
 import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(60_000);
@@ -40,19 +39,7 @@ const aliasKeyArn = "arn:aws:kms:eu-west-1:123456789012:key/0b1c2d3e-4f50-6172-8
 const mirrorSha = "ab".repeat(32);
 
 // A CA made by openssl, outside the component, for the `ca` option.
-const callerCa = (() => {
-    const dir = mkdtempSync(join(tmpdir(), "etcd-wiring-ca-"));
-    try {
-        execFileSync("openssl", [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30",
-            "-subj", "/CN=caller etcd CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            "-keyout", join(dir, "ca.key"), "-out", join(dir, "ca.crt"),
-        ], { stdio: "pipe" }); // prettier-ignore
-        return { certPem: readFileSync(join(dir, "ca.crt"), "utf8"), privateKeyPem: readFileSync(join(dir, "ca.key"), "utf8") };
-    } finally {
-        rmSync(dir, { recursive: true, force: true });
-    }
-})();
+const callerCa = opensslCa("/CN=caller etcd CA");
 
 const build: Record<string, EtcdClusterArgs> = {
     // Defaults: its own KMS key and CA, keys in SSM, the SSM readiness check.
