@@ -109,16 +109,20 @@ export interface MemberProfile {
 const parameterReads = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"];
 
 /**
- * The policy document of a member's role: read its own parameters, decrypt only its own keys, and an explicit
- * deny of every other parameter read (AmazonSSMManagedInstanceCore, attached for the readiness check,
- * allows ssm:GetParameter(s) on every parameter of the account).
+ * The policy document of a member's role: read its own parameters (at least the cluster's discovery list),
+ * decrypt only its own keys, and an explicit deny of every other parameter read (AmazonSSMManagedInstanceCore,
+ * attached for the readiness check, allows ssm:GetParameter(s) on every parameter of the account).
  */
-export function memberPolicyDocument(parameterArns: string[], keyParameterArns: string[], kmsKeyArn: string | undefined): object {
+export function memberPolicyDocument(parameterArns: string[], keyParameterArns: string[], kmsKeyArn: string): object {
+    if (parameterArns.length === 0) {
+        // A member with a role always reads the cluster's list of members (membership.ts): no list, no role.
+        throw new Error("a member's role reads at least the cluster's discovery parameter");
+    }
     return {
         Version: "2012-10-17",
         Statement: [
-            ...(parameterArns.length > 0 ? [{ Sid: "OwnParameters", Effect: "Allow", Action: "ssm:GetParameter", Resource: parameterArns }] : []),
-            ...(keyParameterArns.length > 0 && kmsKeyArn
+            { Sid: "OwnParameters", Effect: "Allow", Action: "ssm:GetParameter", Resource: parameterArns },
+            ...(keyParameterArns.length > 0
                 ? [
                       {
                           Sid: "OwnKeys",
@@ -129,16 +133,15 @@ export function memberPolicyDocument(parameterArns: string[], keyParameterArns: 
                       },
                   ]
                 : []),
-            parameterArns.length > 0
-                ? { Sid: "NoOtherParameters", Effect: "Deny", Action: parameterReads, NotResource: parameterArns }
-                : { Sid: "NoParameters", Effect: "Deny", Action: parameterReads, Resource: "*" },
+            { Sid: "NoOtherParameters", Effect: "Deny", Action: parameterReads, NotResource: parameterArns },
         ],
     };
 }
 
 /**
  * The member's role: read its own parameters (and decrypt its own keys) only; SSM agent access for the
- * readiness check. Undefined when the member needs no role (inline keys without the SSM readiness check).
+ * readiness check. Undefined when the member reads no parameter: then it needs no role, since every member
+ * with one (SSM keys, the SSM readiness check or backups) reads the cluster's discovery list (membership.ts).
  */
 export function memberInstanceProfile(
     name: string,
@@ -152,7 +155,7 @@ export function memberInstanceProfile(
     parent: pulumi.Resource,
     backupPolicy?: pulumi.Output<string>,
 ): MemberProfile | undefined {
-    if (!parameters && settings.readinessMode !== "ssm" && !backupPolicy) {
+    if (!parameters) {
         return undefined;
     }
     const opts = { parent };
@@ -174,7 +177,7 @@ export function memberInstanceProfile(
             {
                 role: role.id,
                 policy: pulumi
-                    .all([pulumi.all(parameters?.all ?? []), pulumi.all(parameters?.keys ?? []), kmsKeyArn])
+                    .all([pulumi.all(parameters.all), pulumi.all(parameters.keys), kmsKeyArn])
                     .apply(([all, keys, key]) => JSON.stringify(memberPolicyDocument(all, keys, key))),
             },
             opts,

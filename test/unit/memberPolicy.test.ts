@@ -70,9 +70,16 @@ describe("SSM key delivery with the SSM readiness check", () => {
     });
 });
 
-test("inline keys with the SSM readiness check: no parameter read at all", () => {
-    const role = [...statementsOf(memberPolicyDocument([], [], undefined)), ...ssmManagedInstanceCore];
+test("inline keys with the SSM readiness check: the cluster's list of members is the one parameter read", () => {
+    const members = arn("/etcd/prod-1a2b3c4d/members");
+    const role = [...statementsOf(memberPolicyDocument([members], [], kmsKey)), ...ssmManagedInstanceCore];
+    expect(allowed(role, "ssm:GetParameter", members)).toBe(true);
     expect(allowed(role, "ssm:GetParameter", others[2])).toBe(false);
     expect(allowed(role, "ssm:GetParameters", own[0])).toBe(false);
+    expect(allowed(role, "kms:Decrypt", kmsKey)).toBe(false);
     expect(allowed(role, "ssm:UpdateInstanceInformation", "*")).toBe(true);
+});
+
+test("a role that would read no parameter is refused: a member without the discovery list has no role", () => {
+    expect(() => memberPolicyDocument([], [], kmsKey)).toThrow("a member's role reads at least the cluster's discovery parameter");
 });

@@ -3,11 +3,12 @@
 // (identity.ts), the keys and certificates (pki.ts) and the readiness check's text (healthGate.ts). A few
 // one-member clusters that differ in exactly what these modules decide; literal expectations throughout.
 import * as pulumi from "@pulumi/pulumi";
-import { readFileSync } from "fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "fs";
+import { tmpdir } from "os";
 import { join } from "path";
 import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
 import { healthGateScript } from "../../components/healthGate";
-import { memberPolicyDocument } from "../../components/identity";
+import { keyArnOf } from "../../components/identity";
 import { opensslCa } from "../helpers/opensslCa";
 import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
@@ -44,9 +45,12 @@ const callerCa = opensslCa("/CN=caller etcd CA");
 const build: Record<string, EtcdClusterArgs> = {
     // Defaults: its own KMS key and CA, keys in SSM, the SSM readiness check.
     own: one,
-    // The caller's KMS key and CA, RSA keys, a shorter validity, volumes under an alias resolved to its key.
+    // The caller's KMS key and CA, RSA keys, a shorter validity, volumes under an alias resolved to its key,
+    // an https mirror on its default port.
     caller: {
         ...one,
+        binaryUrl: "https://mirror.internal/etcd.tar.gz",
+        binarySha256: mirrorSha,
         kmsKeyArn: callerKms,
         ca: callerCa,
         tls: { keyAlgorithm: "RSA", certificateValidityHours: 1000 },
@@ -68,8 +72,14 @@ const build: Record<string, EtcdClusterArgs> = {
         binaryUrl: pulumi.output("https://mirror.internal:8443/etcd.tar.gz"),
         binarySha256: mirrorSha,
         clientCidrs: [pulumi.output("::/0")],
+        metricsCidrs: [pulumi.output("0.0.0.0/0")],
         allowPublicAccess: true,
     },
+    // A world-open block given as a plain value is warned about once (by the argument checks); a file:// release
+    // needs no rule.
+    plain: { ...one, metricsCidrs: ["0.0.0.0/0"], allowPublicAccess: true, binaryUrl: "file:///opt/etcd/etcd.tar.gz", binarySha256: mirrorSha },
+    // Keys in SSM and the readiness check from the deploying machine: a role to read the keys, no SSM agent policy.
+    direct: { ...one, readiness: { mode: "direct" } },
     // Keys in user-data and the readiness check from the deploying machine: the member needs no role.
     norole: { ...one, keyDelivery: "inline", readiness: { mode: "direct" } },
     // The same with backups: a role for the backups only.
@@ -176,8 +186,8 @@ describe("network.ts: the members' security group", () => {
         expect(rule("metrics-cidr-0")).toEqual({ ipProtocol: "tcp", fromPort: 2381, toPort: 2381, description: "etcd metrics", cidrIpv4: "10.9.0.0/24" });
         const mirror = get(T.egress, "open-egress-mirror").inputs;
         expect(mirror).toMatchObject({ ipProtocol: "tcp", fromPort: 80, toPort: 80, description: "release mirror", cidrIpv4: "0.0.0.0/0" });
-        // An https mirror on 443 needs no rule of its own; the default release download neither.
-        expect(names("own", T.egress)).not.toContain("egress-mirror");
+        // An https mirror on 443, a file:// release and the default download need no rule of their own.
+        for (const cluster of ["own", "caller", "plain"]) expect(names(cluster, T.egress)).toEqual(["egress-https", "egress-members"]);
     });
 
     test("values known only at deployment: the mirror's port rule once the URL resolves, an allowed world-open block warned about once", () => {
@@ -189,8 +199,24 @@ describe("network.ts: the members' security group", () => {
         });
         expect(get(T.ingress, "late-client-cidr-0").inputs).toMatchObject({ fromPort: 2379, cidrIpv6: "::/0" });
         expect(get(T.ingress, "late-client-cidr-0").inputs.cidrIpv4).toBeUndefined();
-        expect(warnings.filter((w) => w.includes("open to the whole internet"))).toEqual(["clientCidrs[0] ::/0: the port is open to the whole internet"]);
+        expect(warnings.filter((w) => w.includes("open to the whole internet")).sort()).toEqual([
+            "clientCidrs[0] ::/0: the port is open to the whole internet",
+            "metricsCidrs[0] 0.0.0.0/0: the port is open to the whole internet",
+            "metricsCidrs[0] 0.0.0.0/0: the port is open to the whole internet",
+        ]);
+        expect(get(T.ingress, "plain-metrics-cidr-0").inputs).toMatchObject({ fromPort: 2381, cidrIpv4: "0.0.0.0/0" });
+        expect(get(T.ingress, "late-metrics-cidr-0").inputs).toMatchObject({ fromPort: 2381, cidrIpv4: "0.0.0.0/0" });
     });
+});
+
+test("every resource of a cluster is a child of its component (a preview groups them; destroy takes them all)", () => {
+    const component = mocks.resources.find((r) => r.type === "etcd-cluster:index:EtcdCluster" && r.name === "own")!;
+    expect(component).toBeDefined();
+    const children = mocks.resources.filter((r) => r.name.startsWith("own-") && r.custom);
+    for (const type of [T.group, T.ingress, T.egress, T.kms, T.parameter, T.role, T.policy, T.attachment, T.profile, T.key, T.ca, T.csr, T.cert]) {
+        expect(children.filter((r) => r.type === type).length).toBeGreaterThan(0);
+    }
+    expect(children.filter((r) => r.parent !== component.urn).map((r) => `${r.type} ${r.name}`)).toEqual([]);
 });
 
 describe("identity.ts: KMS key, parameters, roles", () => {
@@ -235,23 +261,27 @@ describe("identity.ts: KMS key, parameters, roles", () => {
             Version: "2012-10-17",
             Statement: [{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }],
         });
-        const arn = (file: string) => `arn:aws:ssm:eu-west-1:123456789012:parameter/etcd/${id}/own-0/${file}`;
+        const arn = (file: string) => `arn:aws:ssm:eu-west-1:123456789012:parameter/etcd/${id}/${file}`;
         const policy = get(T.policy, "own-member-0-keys");
         expect(policy.inputs.role).toBe(role.id);
         expect(names("own", T.policy)).toEqual(["member-0-keys"]);
-        const doc = JSON.parse(policy.inputs.policy);
-        expect(doc).toEqual(
-            memberPolicyDocument(
-                [
-                    ...["server.key", "peer.key", "ca.crt", "server.crt", "peer.crt"].map(arn),
-                    // The cluster's list of members, and the membership functions (no backups: not in the tools object).
-                    `arn:aws:ssm:eu-west-1:123456789012:parameter/etcd/${id}/members`,
-                    `arn:aws:ssm:eu-west-1:123456789012:parameter/etcd/${id}/membership.sh`,
-                ],
-                [arn("server.key"), arn("peer.key")],
-                get(T.kms, "own-kms").outputs.arn,
-            ),
-        );
+        const own = ["own-0/server.key", "own-0/peer.key", "own-0/ca.crt", "own-0/server.crt", "own-0/peer.crt", "members", "membership.sh"].map(arn);
+        const reads = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"];
+        expect(JSON.parse(policy.inputs.policy)).toEqual({
+            Version: "2012-10-17",
+            Statement: [
+                { Sid: "OwnParameters", Effect: "Allow", Action: "ssm:GetParameter", Resource: own },
+                {
+                    Sid: "OwnKeys",
+                    Effect: "Allow",
+                    Action: "kms:Decrypt",
+                    Resource: get(T.kms, "own-kms").outputs.arn,
+                    Condition: { StringEquals: { "kms:EncryptionContext:PARAMETER_ARN": own.slice(0, 2) } },
+                },
+                // AmazonSSMManagedInstanceCore allows ssm:GetParameter(s) on every parameter: denied but its own.
+                { Sid: "NoOtherParameters", Effect: "Deny", Action: reads, NotResource: own },
+            ],
+        });
         // The role's name (the mock's auto-name, as AWS's provider makes one) for the attachment and the profile.
         expect(role.outputs.name).toMatch(/^own-member-0-[0-9a-f]{7}$/);
         expect(get(T.attachment, "own-member-0-ssm").inputs).toEqual({
@@ -268,11 +298,20 @@ describe("identity.ts: KMS key, parameters, roles", () => {
         expect(get(T.instance, "norole-member-0").inputs.iamInstanceProfile).toBeUndefined();
         expect(names("backuponly", T.policy)).toEqual(["member-0-backup", "member-0-keys"]);
         expect(of("backuponly", T.attachment)).toEqual([]);
-        // Inline keys: the role reads the cluster's list of members and no other parameter.
-        const members = `arn:aws:ssm:eu-west-1:123456789012:parameter/etcd/${clusterIdOf("backuponly")}/members`;
-        expect(JSON.parse(get(T.policy, "backuponly-member-0-keys").inputs.policy)).toEqual(
-            memberPolicyDocument([members], [], get(T.kms, "backuponly-kms").outputs.arn),
-        );
+        // Inline keys: the role reads the cluster's list of members and no other parameter; it decrypts nothing.
+        const members = [`arn:aws:ssm:eu-west-1:123456789012:parameter/etcd/${clusterIdOf("backuponly")}/members`];
+        const reads = ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"];
+        expect(JSON.parse(get(T.policy, "backuponly-member-0-keys").inputs.policy)).toEqual({
+            Version: "2012-10-17",
+            Statement: [
+                { Sid: "OwnParameters", Effect: "Allow", Action: "ssm:GetParameter", Resource: members },
+                { Sid: "NoOtherParameters", Effect: "Deny", Action: reads, NotResource: members },
+            ],
+        });
+        // SSM keys with the direct readiness check: the role reads the keys, without the SSM agent's policy.
+        expect(names("direct", T.policy)).toEqual(["member-0-keys"]);
+        expect(of("direct", T.attachment)).toEqual([]);
+        expect(get(T.instance, "direct-member-0").inputs.iamInstanceProfile).toBe(get(T.profile, "direct-member-0").outputs.name);
         expect(get(T.profile, "backuponly-member-0").inputs.role).toBe(get(T.role, "backuponly-member-0").outputs.name);
         expect(get(T.policy, "backuponly-member-0-backup").inputs.role).toBe(get(T.role, "backuponly-member-0").id);
     });
@@ -322,8 +361,57 @@ describe("pki.ts: keys and certificates", () => {
     });
 });
 
-test("healthGate.ts: the readiness check is the repository's script, passed inline to the gate commands", () => {
+describe("keyArnOf: what EBS reads back (a key ARN) is kept without a lookup, anything else is resolved by DescribeKey", () => {
+    const lookups = () => mocks.invokes.filter((i) => i.token === "aws:kms/getKey:getKey").map((i) => i.args.keyId);
+    test.each([
+        ["a key ARN", callerKms],
+        ["a key ARN of another partition", "arn:aws-cn:kms:cn-north-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
+        ["a multi-Region key ARN", "arn:aws:kms:us-east-1:123456789012:key/mrk-0123456789abcdef0123456789abcdef"],
+    ])("%s is kept as given, plain or as an output", async (_, arn) => {
+        const before = lookups().length;
+        expect(await valueOf(keyArnOf(arn, {}))).toBe(arn);
+        expect(await valueOf(keyArnOf(pulumi.output(arn), {}))).toBe(arn);
+        expect(lookups().length).toBe(before);
+    });
+    test.each([
+        ["an alias name", "alias/etcd-data"],
+        ["an alias ARN", "arn:aws:kms:eu-west-1:123456789012:alias/etcd-data"],
+        ["a key id", "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"],
+    ])("%s is looked up, plain or as an output", async (_, key) => {
+        const before = lookups().filter((k) => k === key).length;
+        expect(await valueOf(keyArnOf(key, {}))).toBe(aliasKeyArn);
+        expect(await valueOf(keyArnOf(pulumi.output(key), {}))).toBe(aliasKeyArn);
+        expect(lookups().filter((k) => k === key).length - before).toBe(2);
+    });
+    test("a value that only resembles a key ARN is looked up too (AWS refuses it there), never passed on to EBS", async () => {
+        const uuid = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0";
+        // Each ends in a key id, which the mock's DescribeKey (more lenient than AWS) answers: it was asked.
+        const near = [`x${callerKms}`, `${callerKms}/${uuid}`, `arn:aws:kms:eu-west-1:1:key/${uuid}`];
+        for (const key of near) await valueOf(keyArnOf(key, {}));
+        expect(near.filter((key) => !lookups().includes(key))).toEqual([]);
+    });
+});
+
+describe("healthGate.ts: the readiness check", () => {
     const script = readFileSync(join(__dirname, "..", "..", "scripts", "etcd-health-gate.sh"), "utf8");
-    expect(healthGateScript()).toBe(script);
-    expect(get(T.command, "own-ready").inputs.create).toContain(script);
+
+    test("is the repository's script, passed inline to the gate commands", () => {
+        expect(healthGateScript()).toBe(script);
+        expect(get(T.command, "own-ready").inputs.create).toContain(script);
+    });
+
+    test("is found beside bin/ in the published package (modules in bin/components/), and its absence names both places", () => {
+        const root = mkdtempSync(join(tmpdir(), "etcd-package-"));
+        try {
+            const moduleDir = join(root, "bin", "components");
+            mkdirSync(moduleDir, { recursive: true });
+            const places = [join(root, "bin", "scripts", "etcd-health-gate.sh"), join(root, "scripts", "etcd-health-gate.sh")];
+            expect(() => healthGateScript(moduleDir)).toThrow(`the readiness check etcd-health-gate.sh is missing (looked in ${places.join(", ")})`);
+            mkdirSync(join(root, "scripts"));
+            copyFileSync(join(__dirname, "..", "..", "scripts", "etcd-health-gate.sh"), places[1]);
+            expect(healthGateScript(moduleDir)).toBe(script);
+        } finally {
+            rmSync(root, { recursive: true, force: true });
+        }
+    });
 });
