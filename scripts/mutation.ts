@@ -20,6 +20,8 @@ interface MutationGroup {
      * Every test file of the group runs against every mutant. For modules that run while a test file's
      * `beforeAll` builds clusters (Stryker records no coverage there and would call every mutant uncovered), or
      * that a test reaches through the example program, which jest cannot relate to the mutated file.
+     * Such a group is always run whole (as with --force): Stryker's incremental mode would keep a survivor's
+     * result after the tests changed.
      * @default false: per-test coverage and jest's related tests (stryker.config.json)
      */
     runAllTests?: boolean;
@@ -91,7 +93,8 @@ function runGroup(name: string, group: MutationGroup, force: boolean, concurrenc
             "",
             "--incrementalFile",
             join("reports", "mutation", `${name}.incremental.json`),
-            ...(force ? ["--force"] : []),
+            // Without per-test coverage Stryker's incremental mode keeps a survivor's result after its tests change.
+            ...(force || group.runAllTests ? ["--force"] : []),
             ...(concurrency !== undefined ? ["--concurrency", concurrency] : []),
         ],
         { cwd: repo, stdio: "inherit", env: { ...process.env, MUTATION_TESTS: group.tests.join(",") } },
