@@ -63,6 +63,15 @@ test("a cluster does not hold the range against itself: booting it again replace
     expect(rangeHolders(3, state(), "stale")).toEqual([]);
 });
 
+test("an idle local cluster bridge (no member attached, not saved here) holds no range: booting removes it", () => {
+    // Found by `ip link` (localNetwork.ts, idleLocalBridges); a saved cluster's bridge is never idle.
+    const withIdle = { ...state(), idleBridges: ["etcbr-b1275"] };
+    expect(rangeHolders(200, withIdle, "third")).toEqual([]);
+    expect(chooseNetworkIndex(withIdle, "third", 200)).toEqual({ index: 200 });
+    // Other links of the range still hold it.
+    expect(rangeHolders(7, withIdle, "third")).toEqual(["interface docker0 (10.213.7.1/16)"]);
+});
+
 test("a requested range in use is refused with its holder, the command that removes it and a free range", () => {
     expect(() => chooseNetworkIndex(state(), "third", 0)).toThrow(
         '--network-index 0: 10.213.0.0/24 is in use on this machine by local cluster "local" (remove it with: npm run local -- --down). ' +

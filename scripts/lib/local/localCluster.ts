@@ -10,6 +10,7 @@ import { createHash } from "crypto";
 import { dirname, join } from "path";
 import { BackupStore, ensureBackupStore, memberAwsWrapper, provisionPlan, registerInstance, terminateInstance } from "./backupStore";
 import { LocalPlan } from "./localRender";
+import { idleLocalBridges, isLocalClusterBridge } from "./localNetwork";
 import { requiredVolumeBytes } from "../../../components/volumeSizing";
 
 const repoRoot = join(__dirname, "..", "..", "..");
@@ -118,15 +119,15 @@ export const saveCluster = (c: LocalCluster) => writeFileSync(join(c.dir, "clust
 export function claimSubnet(c: Pick<LocalCluster, "bridge" | "gatewayIp">, prefixLength: number, progress: (line: string) => void): void {
     const subnet = `${c.gatewayIp.split(".").slice(0, 3).join(".")}.0/${prefixLength}`;
     const holders: { ifname: string }[] = JSON.parse(sh("ip", ["-j", "-4", "addr", "show", "to", subnet]) || "[]");
+    const idle = idleLocalBridges();
     for (const { ifname } of holders.filter((h) => h.ifname !== c.bridge)) {
-        const ports: unknown[] = JSON.parse(sh("ip", ["-j", "link", "show", "master", ifname]) || "[]");
-        if (ifname.startsWith("etcbr-") && ports.length === 0) {
+        if (idle.includes(ifname)) {
             progress(`network: removing ${ifname}, a stale bridge of another local cluster on ${subnet} (no member attached)`);
             sh("ip", ["link", "del", ifname]);
             continue;
         }
         throw new Error(
-            `network ${subnet} is already used by ${ifname}${ifname.startsWith("etcbr-") ? " (a running local cluster)" : ""}; ` +
+            `network ${subnet} is already used by ${ifname}${isLocalClusterBridge(ifname) ? " (a running local cluster)" : ""}; ` +
                 `stop that cluster (npm run local -- --down --name NAME) or choose another --network-index`,
         );
     }

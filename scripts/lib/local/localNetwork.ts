@@ -41,6 +41,27 @@ export interface NetworkState {
     addresses: HostAddress[];
     routes: HostRoute[];
     clusters: SavedCluster[];
+    /** Bridges of local clusters this checkout has not saved, with no member attached (see `idleLocalBridges`). */
+    idleBridges?: string[];
+}
+
+/** A local cluster's bridge is named etcbr-<hash of its name>. */
+export const isLocalClusterBridge = (ifname: string): boolean => /^etcbr-/.test(ifname);
+
+/**
+ * Local cluster bridges with no member attached, except `saved` ones (this checkout's clusters, which
+ * `--down` removes): what a killed run leaves. They hold no range: booting a cluster on it removes them
+ * first (localCluster.ts, `claimSubnet`), since a stale bridge would take the route the new members' replies follow.
+ */
+export function idleLocalBridges(saved: string[] = []): string[] {
+    const links = (args: string[]): { ifname: string }[] => {
+        const r = spawnSync("ip", ["-j", "link", "show", ...args], { encoding: "utf8" });
+        if (r.status !== 0) throw new Error(`ip link show ${args.join(" ")} failed: ${(r.stderr ?? "").trim()}`);
+        return JSON.parse(r.stdout || "[]");
+    };
+    return links(["type", "bridge"])
+        .map((l) => l.ifname)
+        .filter((b) => isLocalClusterBridge(b) && !saved.includes(b) && links(["master", b]).length === 0);
 }
 
 /** IPv4 addresses of `ip -j addr`. */
@@ -80,7 +101,13 @@ export function readNetworkState(stateRoot: string): NetworkState {
         if (r.status !== 0) throw new Error(`ip ${args.join(" ")} failed: ${(r.stderr ?? "").trim()}`);
         return r.stdout;
     };
-    return { addresses: parseIpAddr(ip(["addr", "show"])), routes: parseIpRoute(ip(["route", "show"])), clusters: savedClusters(stateRoot) };
+    const clusters = savedClusters(stateRoot);
+    return {
+        addresses: parseIpAddr(ip(["addr", "show"])),
+        routes: parseIpRoute(ip(["route", "show"])),
+        clusters,
+        idleBridges: idleLocalBridges(clusters.flatMap((c) => (c.bridge ? [c.bridge] : []))),
+    };
 }
 
 function parseCidr(cidr: string): { base: number; bits: number } {
@@ -98,8 +125,8 @@ const contains = (outer: { base: number; bits: number }, address: number) => {
 
 /**
  * Who holds network index `index`, in words; empty when it is free. The cluster named `replacing` does not
- * count: booting it again removes it first. An address inside the range, or a route or subnet inside it,
- * holds it; a wider route (10.0.0.0/8 through a VPN) does not: the cluster's own /24 is more specific.
+ * count: booting it again removes it first; nor do idle bridges, which booting removes too. An address inside
+ * the range, or a route or subnet inside it, holds it; a wider route (10.0.0.0/8 through a VPN) does not: the cluster's own /24 is more specific.
  */
 export function rangeHolders(index: number, state: NetworkState, replacing?: string): string[] {
     const range = parseCidr(rangeOf(index));
@@ -113,11 +140,11 @@ export function rangeHolders(index: number, state: NetworkState, replacing?: str
         }
     }
     const interfaceHolds = (ifname: string, what: string) => {
-        if (ifname === own?.bridge) return;
+        if (ifname === own?.bridge || state.idleBridges?.includes(ifname)) return;
         const owner = state.clusters.find((c) => c.bridge === ifname);
         if (owner) {
             hold(`cluster:${owner.name}`, `local cluster "${owner.name}" (remove it with: ${downCommand(owner.name)})`);
-        } else if (/^etcbr-/.test(ifname)) {
+        } else if (isLocalClusterBridge(ifname)) {
             hold(`if:${ifname}`, `interface ${ifname} (${what}), the bridge of a local cluster this checkout has not saved (another checkout's, or left over)`);
         } else {
             hold(`if:${ifname}`, `interface ${ifname} (${what})`);
