@@ -1,8 +1,7 @@
 // `npm run local`: boots the example stack's etcd cluster on this machine from its exact user-data, with
 // local stand-ins for AWS only. `npm run local -- --down` stops it and removes its files.
-import { mkdirSync, renameSync, rmSync } from "fs";
 import { join } from "path";
-import { down, endpointStates, loadCluster, LocalCluster, localStateRoot, up, waitHealthy } from "./lib/local/localCluster";
+import { down, endpointStates, installHostEtcdctl, loadCluster, LocalCluster, localStateRoot, up, waitHealthy } from "./lib/local/localCluster";
 import { applyToRunningCluster, loadState, LocalState, recordBootedProgram } from "./lib/local/localResources";
 import { RefusedChange } from "./lib/local/localApply";
 import { chooseNetworkIndex, downCommand, networkIndexes, networkPrefix as prefixOf, readNetworkState } from "./lib/local/localNetwork";
@@ -250,16 +249,8 @@ async function main(): Promise<void> {
         applyToRunningCluster(o.name, plan, programOptions, { unprotect: o.unprotect, progress: log });
         applying = false;
         cluster = loadCluster(o.name)!;
-        // The host's etcdctl follows the cluster's version (the steps ran with the previous one). Extracted aside
-        // and renamed over the old one: clients running the old binary keep it, and none finds it half written
-        // (writing it in place fails their exec with "Text file busy").
-        const fresh = join(cluster.dir, "bin.new");
-        rmSync(fresh, { recursive: true, force: true });
-        mkdirSync(fresh);
-        const r = spawnSync("tar", ["-xzf", join(mirrorDir, release.tarball), "-C", fresh, "--strip-components=1", "--wildcards", "*/etcdctl"]);
-        if (r.status !== 0) throw new Error(`could not extract etcdctl ${release.version} from ${release.tarball}`);
-        renameSync(join(fresh, "etcdctl"), join(cluster.dir, "bin", "etcdctl"));
-        rmSync(fresh, { recursive: true, force: true });
+        // The host's etcdctl follows the cluster's version (the steps ran with the previous one).
+        installHostEtcdctl(cluster.dir, mirrorDir, release.tarball);
     } else {
         cluster = up(plan, { name: o.name, networkPrefix, mirrorDir, tarball: release.tarball, progress: log });
         recordBootedProgram(cluster, plan.resources, programOptions);

@@ -5,7 +5,7 @@
 // crash, isolate, reboot and replace a member, run its boot again, read its journal, and etcdctl with the
 // exported client certificate.
 import { execFileSync, spawnSync } from "child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "fs";
 import { createHash } from "crypto";
 import { dirname, join } from "path";
 import { BackupStore, ensureBackupStore, memberAwsWrapper, provisionPlan, registerInstance, terminateInstance } from "./backupStore";
@@ -354,8 +354,7 @@ export function up(plan: LocalPlan, o: UpOptions): LocalCluster {
     writeFileSync(c.caFile, plan.caCertPem);
     writeFileSync(c.certFile, plan.clientCertPem);
     writeFileSync(c.keyFile, plan.clientKeyPem, { mode: 0o600 });
-    mkdirSync(join(dir, "bin"), { recursive: true });
-    sh("tar", ["-xzf", join(o.mirrorDir, o.tarball), "-C", join(dir, "bin"), "--strip-components=1", "--wildcards", "*/etcdctl"]);
+    installHostEtcdctl(dir, o.mirrorDir, o.tarball);
     // What `pulumi up` creates in AWS before the instances boot: the backup bucket, the tools object, the parameters.
     progress(`backup store: ${provisionPlan(store, plan)} created or updated`);
     writeAwsClient(c, store);
@@ -626,6 +625,21 @@ export function rebootMember(c: LocalCluster, i: number): void {
         `${m.name}: the container did not come back after a reboot (see ${join(m.dir, "console.log")})`,
     );
     waitUntil(() => inMember(c, i, ["systemctl", "is-system-running", "--wait"]).stdout.trim() !== "", 120_000, `${m.name}: systemd did not finish booting`);
+}
+
+/**
+ * The release's etcdctl as the cluster's host client (`LocalCluster.etcdctl`), also after a version change.
+ * Extracted aside and renamed over the old one: clients running the old binary keep it, and none finds it half
+ * written (writing it in place fails their exec with "Text file busy").
+ */
+export function installHostEtcdctl(clusterDir: string, mirrorDir: string, tarball: string): void {
+    const fresh = join(clusterDir, "bin.new");
+    rmSync(fresh, { recursive: true, force: true });
+    mkdirSync(fresh, { recursive: true });
+    sh("tar", ["-xzf", join(mirrorDir, tarball), "-C", fresh, "--strip-components=1", "--wildcards", "*/etcdctl"]);
+    mkdirSync(join(clusterDir, "bin"), { recursive: true });
+    renameSync(join(fresh, "etcdctl"), join(clusterDir, "bin", "etcdctl"));
+    rmSync(fresh, { recursive: true, force: true });
 }
 
 /** etcdctl from the host with the exported client certificate. */
