@@ -1,14 +1,14 @@
 // Backups under mocks: the bucket and its policy, encryption and lifecycle; the member role's exact S3, KMS
 // and CloudWatch permissions (evaluated, not only listed); the backup-age alarm; the tools object the
 // user-data pins; restore; and the arguments' validation.
-import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { parse } from "yaml";
 import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
+import { buildClusters } from "../helpers/mockClusters";
 import { resolveBackup, resolveRestore } from "../../components/backup";
 import { parseVersion } from "../../components/releases";
 import { userDataBudgetBytes } from "../../components/userDataBound";
-import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
+import { RecordedResource, settled, StackMocks } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(120_000);
 
@@ -51,22 +51,10 @@ const T = {
 
 let mocks: StackMocks;
 let EtcdCluster: typeof EtcdClusterType;
-const clusters: Record<string, EtcdClusterType> = {};
-const warnings: string[] = [];
+let warnings: string[];
 
 beforeAll(async () => {
-    mocks = await installStackMocks({ tls: "fake" });
-    const warn = pulumi.log.warn;
-    pulumi.log.warn = async (message: string) => {
-        warnings.push(message);
-    };
-    ({ EtcdCluster } = await import("../../components"));
-    for (const [name, args] of Object.entries(build)) {
-        clusters[name] = new EtcdCluster(name, args);
-    }
-    await Promise.all(Object.values(clusters).map((c) => valueOf(c.members)));
-    await settled(mocks);
-    pulumi.log.warn = warn;
+    ({ mocks, EtcdCluster, warnings } = await buildClusters(build));
 });
 
 const of = (cluster: string, type: string): RecordedResource[] =>

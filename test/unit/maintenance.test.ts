@@ -3,12 +3,12 @@
 // maintenanceRender.test.ts, its behaviour on real etcd in test/integration/maintenance.test.ts; the local
 // volume sizing is checked here.
 import { gunzipSync } from "zlib";
-import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
-import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
+import type { EtcdClusterArgs } from "../../components";
+import { buildClusters } from "../helpers/mockClusters";
 import { defragFiles, defragPaths, renderDefragScript } from "../../components/render/maintenance";
 import { localVolumeMiB } from "../../scripts/lib/local/localCluster";
-import { installStackMocks, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
+import { StackMocks } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(120_000);
 
@@ -16,22 +16,14 @@ const base: EtcdClusterArgs = { vpcId: "vpc-0123abcd", subnetIds: ["subnet-0aaa1
 const T = { object: "aws:s3/bucketObjectv2:BucketObjectv2", instance: "aws:ec2/instance:Instance" };
 
 let mocks: StackMocks;
-const warnings: string[] = [];
+let warnings: string[];
+
 beforeAll(async () => {
-    mocks = await installStackMocks({ tls: "fake" });
-    const warn = pulumi.log.warn;
-    pulumi.log.warn = async (message: string) => {
-        warnings.push(message);
-    };
-    const { EtcdCluster } = (await import("../../components")) as { EtcdCluster: typeof EtcdClusterType };
-    const clusters = [
-        new EtcdCluster("withbackup", base),
-        new EtcdCluster("nobackup", { ...base, backup: { enabled: false } }),
-        new EtcdCluster("inline", { ...base, backup: { enabled: false }, keyDelivery: "inline" }),
-    ];
-    await Promise.all(clusters.map((c) => valueOf(c.members)));
-    await settled(mocks);
-    pulumi.log.warn = warn;
+    ({ mocks, warnings } = await buildClusters({
+        withbackup: base,
+        nobackup: { ...base, backup: { enabled: false } },
+        inline: { ...base, backup: { enabled: false }, keyDelivery: "inline" },
+    }));
 });
 
 const writeFiles = (cluster: string, i: number): { path: string; content: string; permissions?: string; encoding?: string }[] =>

@@ -1,11 +1,11 @@
 // Every argument that reaches AWS or a member, set on its own and checked for its effect on the resource
 // inputs or on the rendered member, against literal expectations. Each test would fail if its option were
 // silently ignored: the baseline cluster (no options) is checked to differ in that respect.
-import * as pulumi from "@pulumi/pulumi";
 import { parse } from "yaml";
 import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
+import { buildClusters } from "../helpers/mockClusters";
 import { opensslCa } from "../helpers/opensslCa";
-import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
+import { RecordedResource, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(120_000);
 
@@ -78,25 +78,13 @@ const build: Record<string, EtcdClusterArgs> = {
 };
 
 let mocks: StackMocks;
-let EtcdCluster: typeof EtcdClusterType;
-const clusters: Record<string, EtcdClusterType> = {};
-const warnings: string[] = [];
+let clusters: Record<keyof typeof build, EtcdClusterType>;
+let warnings: string[];
 
+// Placeholder certificates: what is checked here is what reaches the provider (openssl checks of real
+// certificates are in cluster.test.ts and cis.test.ts).
 beforeAll(async () => {
-    // Placeholder certificates: what is checked here is what reaches the provider (openssl checks of real
-    // certificates are in cluster.test.ts and cis.test.ts).
-    mocks = await installStackMocks({ tls: "fake" });
-    const warn = pulumi.log.warn;
-    pulumi.log.warn = async (message: string) => {
-        warnings.push(message);
-    };
-    ({ EtcdCluster } = await import("../../components"));
-    for (const [name, args] of Object.entries(build)) {
-        clusters[name] = new EtcdCluster(name, args);
-    }
-    await Promise.all(Object.values(clusters).map((c) => Promise.all([valueOf(c.members), valueOf(c.clientKeyPem), valueOf(c.caCertPem)])));
-    await settled(mocks);
-    pulumi.log.warn = warn;
+    ({ mocks, clusters, warnings } = await buildClusters(build));
 });
 
 /** The resources of one cluster. */

@@ -6,11 +6,12 @@ import * as pulumi from "@pulumi/pulumi";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
+import type { EtcdClusterArgs } from "../../components";
+import { buildClusters } from "../helpers/mockClusters";
 import { healthGateScript } from "../../components/healthGate";
 import { keyArnOf } from "../../components/identity";
 import { opensslCa } from "../helpers/opensslCa";
-import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
+import { RecordedResource, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(60_000);
 
@@ -87,20 +88,10 @@ const build: Record<string, EtcdClusterArgs> = {
 };
 
 let mocks: StackMocks;
-const clusters: Record<string, EtcdClusterType> = {};
-const warnings: string[] = [];
+let warnings: string[];
 
 beforeAll(async () => {
-    mocks = await installStackMocks({ tls: "fake" });
-    const warn = pulumi.log.warn;
-    pulumi.log.warn = async (message: string) => {
-        warnings.push(message);
-    };
-    const { EtcdCluster } = await import("../../components");
-    for (const [name, args] of Object.entries(build)) clusters[name] = new EtcdCluster(name, args);
-    await Promise.all(Object.values(clusters).map((c) => Promise.all([valueOf(c.members), valueOf(c.clientKeyPem), valueOf(c.caCertPem)])));
-    await settled(mocks);
-    pulumi.log.warn = warn;
+    ({ mocks, warnings } = await buildClusters(build));
 });
 
 const get = (type: string, name: string) => mocks.get(type, name);
