@@ -508,6 +508,8 @@ describe("resolveBackup", () => {
         for (const p of ["no-slash", "/", "/x/", "a//", "a b/", "a$/", "a/b/c/d/e/f/g/h/i/", `${"x".repeat(25)}/${`${"x".repeat(24)}/`.repeat(7)}`, "x/\n"]) {
             refused({ prefix: p }, message(p).replace("\n", "\\n"));
         }
+        // A list is not a prefix, even one whose text would be.
+        refused({ prefix: ["a/"] }, 'backup.prefix: expected a key prefix of letters, digits, . _ - ending in "/", such as "etcd-backups/", or "", got ["a/"]');
         refused({ prefix: 42 }, 'backup.prefix: expected a key prefix of letters, digits, . _ - ending in "/", such as "etcd-backups/", or "", got 42');
     });
 
@@ -634,11 +636,12 @@ describe("resolveRestore", () => {
     });
 
     test("the revision bump: 3.4.27+, 3.5.10+, 3.6; the snapshot tool: etcdutl from 3.5", () => {
-        const bumps = ["3.4.9", "3.4.10", "3.4.26", "3.4.27", "3.5.9", "3.5.10", "3.5.27", "3.6.0", "3.7.0"].map((t) => [
+        const bumps = ["3.3.30", "3.4.9", "3.4.10", "3.4.26", "3.4.27", "3.5.9", "3.5.10", "3.5.27", "3.6.0", "3.7.0"].map((t) => [
             t,
             restoreBumpsRevision(parseVersion(t)!),
         ]);
         expect(bumps).toEqual([
+            ["3.3.30", false],
             ["3.4.9", false],
             ["3.4.10", false],
             ["3.4.26", false],
