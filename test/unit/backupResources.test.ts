@@ -213,6 +213,26 @@ describe("the bucket the component creates", () => {
             toolsKey: "etcd-backups/late-0a1b2c3d/tools/member-tools.sh",
         });
         expect(await valueOf(store.bucket)).toBe("company-backups");
+        // A name refused once known fails the deployment, naming the argument.
+        const bad = backupStore({
+            name: "late-bad",
+            clusterId: "late-bad-0a1b2c3d",
+            backup: { ...backup, bucketName: pulumi.output("Company_Backups") },
+            kmsKeyArn: pulumi.output("k"),
+            tags: pulumi.output<Record<string, string>>({}),
+            parent,
+        });
+        // Every promise the failed output holds rejects; all but the value's are caught here.
+        const failed = bad.bucket as unknown as {
+            isKnown: Promise<boolean>;
+            isSecret: Promise<boolean>;
+            allResources?: () => Promise<unknown>;
+            promise(): Promise<string>;
+        };
+        for (const p of [failed.isKnown, failed.isSecret, failed.allResources?.()]) Promise.resolve(p).catch(() => undefined);
+        await expect(failed.promise()).rejects.toThrow(
+            'backup.bucketName: expected an S3 bucket name: 3 to 63 lowercase letters, digits, dots and dashes, got "Company_Backups"',
+        );
     });
 });
 
