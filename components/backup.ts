@@ -30,6 +30,11 @@ export interface ResolvedRestore {
 const bucketNamePattern = /^(?!xn--|sthree-)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?<!-s3alias|--ol-s3)$/;
 const objectKeyPattern = /^[A-Za-z0-9!_.*'()/-]{1,1024}$/;
 
+/** S3's bucket naming rules; two dots in a row are refused too, which the pattern does not say. */
+function isBucketName(name: string): boolean {
+    return bucketNamePattern.test(name) && !name.includes("..");
+}
+
 /** etcdutl reads and restores snapshots from 3.5 on (3.6's etcdctl has no snapshot restore); 3.4 ships etcdctl only. */
 export function snapshotTool(v: EtcdVersion): SnapshotTool {
     return v.minor >= 5 ? "etcdutl" : "etcdctl";
@@ -95,7 +100,7 @@ export function resolveRestore(
     if (args === undefined) return undefined;
     const from = typeof args === "object" && args !== null ? args.from : undefined;
     const match = typeof from === "string" ? /^s3:\/\/([^/]+)\/(.+)$/.exec(from) : null;
-    if (!match || !bucketNamePattern.test(match[1]) || !objectKeyPattern.test(match[2])) {
+    if (!match || !isBucketName(match[1]) || !objectKeyPattern.test(match[2])) {
         throw new EtcdClusterArgumentError(
             "restore.from",
             'an S3 object URL such as "s3://my-bucket/etcd-backups/prod-1a2b3c4d/snapshots/daily/20260101T000000Z-rev42.db.gz"',
@@ -119,7 +124,7 @@ export function resolveRestore(
 }
 
 export function checkBucketName(argument: string, name: string): string {
-    if (!bucketNamePattern.test(name) || name.includes("..")) {
+    if (!isBucketName(name)) {
         throw new EtcdClusterArgumentError(argument, "an S3 bucket name: 3 to 63 lowercase letters, digits, dots and dashes", name);
     }
     return name;

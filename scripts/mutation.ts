@@ -46,6 +46,8 @@ export const mutationGroups: Record<string, MutationGroup> = {
         tests: ["plan", "memberPolicy", "wiring"],
         runAllTests: true,
     },
+    // The backup bucket, alarm, tools object and permissions: one-member clusters that differ in their backups.
+    backupResources: { mutate: ["components/backup.ts"], tests: ["backupResources"], runAllTests: true },
 };
 
 const repo = join(__dirname, "..");
