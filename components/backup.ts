@@ -55,8 +55,9 @@ function integerIn(argument: string, value: unknown, min: number, max: number, f
 
 /** Validates `backup`; undefined when backups are off. */
 export function resolveBackup(args: EtcdBackupArgs | undefined): ResolvedBackup | undefined {
+    // `??` has already made a null argument the defaults.
     const b = args ?? {};
-    if (typeof b !== "object" || b === null) {
+    if (typeof b !== "object") {
         throw new EtcdClusterArgumentError("backup", "an object such as { intervalMinutes: 15 }", b);
     }
     if (b.enabled !== undefined && typeof b.enabled !== "boolean") {
