@@ -44,6 +44,8 @@ export const mutationGroups: Record<string, MutationGroup> = {
         tests: ["plan", "memberPolicy", "wiring"],
         runAllTests: true,
     },
+    // The component and its members: small clusters that differ in the arguments these modules resolve and wire.
+    cluster: { mutate: ["components/etcdCluster.ts", "components/member.ts"], tests: ["clusterResources"], runAllTests: true },
 };
 
 const repo = join(__dirname, "..");
