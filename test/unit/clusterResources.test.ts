@@ -1,12 +1,13 @@
 // What the component (etcdCluster.ts) and each member (member.ts) decide, checked on the inputs and options of
 // every resource they register, the outputs, the warnings and the order of creation: five small clusters that
 // differ in exactly those decisions, placeholder certificates, literal expectations throughout.
+import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { gunzipSync } from "zlib";
 import { parse } from "yaml";
 import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
 import { releaseSource, restoredClusterToken, safeClusterName } from "../../components/etcdCluster";
-import { installStackMocks, RecordedResource, settled, StackMocks, unwrapSecrets, valueOf } from "../../scripts/lib/mocks/stackMocks";
+import { defaultMockSubnets, installStackMocks, RecordedResource, settled, StackMocks, unwrapSecrets, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(60_000);
 
@@ -25,7 +26,7 @@ const T = {
     command: "command:local:Command",
 };
 
-const [subnetA, subnetB, subnetC] = ["subnet-0aaa1111", "subnet-0bbb2222", "subnet-0ccc3333"];
+const [subnetA, subnetB, subnetC, subnetD] = ["subnet-0aaa1111", "subnet-0bbb2222", "subnet-0ccc3333", "subnet-0ddd4444"];
 const vpc = { vpcId: "vpc-0123abcd" };
 const restoreFrom = "s3://old-etcd-backups/etcd-backups/old-1a2b3c4d/snapshots/daily/20260101T000000Z-rev42.db.gz";
 const mirrorSha = "ab".repeat(32);
@@ -72,12 +73,14 @@ const build: Record<string, EtcdClusterArgs> = {
         readiness: { mode: "none" },
         ami: "ami-0123456789abcdef0",
         instanceType: pulumi.output("m7g.large"),
-        dataVolume: { type: "io2", sizeGib: 64, iops: 8000 },
+        dataVolume: { type: "io2", sizeGib: pulumi.output(64), iops: 8000 },
         restore: { from: restoreFrom },
     },
 };
 
 let mocks: StackMocks;
+/** Each provider function call with the provider it was sent to. */
+const calls: { token: string; provider?: string }[] = [];
 const clusters: Record<string, EtcdClusterType> = {};
 const warnings: { message: string; resource?: pulumi.Resource }[] = [];
 let componentOutputs: Record<string, Record<string, unknown>>;
@@ -101,13 +104,36 @@ const existingInterface: RecordedResource = {
 };
 
 beforeAll(async () => {
-    mocks = await installStackMocks({ tls: "fake", existingResources: [existingInterface] });
+    mocks = await installStackMocks({
+        tls: "fake",
+        existingResources: [existingInterface],
+        subnets: { ...defaultMockSubnets, [subnetD]: { cidrBlock: "10.0.4.0/24", availabilityZone: "eu-west-1a" } },
+    });
+    const call = mocks.call.bind(mocks);
+    mocks.call = (args) => {
+        calls.push({ token: args.token, provider: args.provider });
+        return call(args);
+    };
+    // `echo` prints the image id with a newline.
+    const newResource = mocks.newResource.bind(mocks);
+    mocks.newResource = (args) => {
+        const result = newResource(args) as pulumi.runtime.MockResourceResult;
+        if (args.type === T.command && /^echo ami-/.test(String(args.inputs.create))) result.state.stdout += "\n";
+        return result;
+    };
     const warn = pulumi.log.warn;
     pulumi.log.warn = async (message: string, resource?: pulumi.Resource) => {
         warnings.push({ message, resource });
     };
     const { EtcdCluster } = await import("../../components");
     for (const [name, args] of Object.entries(build)) clusters[name] = new EtcdCluster(name, args);
+    // A cluster given its own AWS provider: every lookup it makes goes to that provider.
+    const frankfurt = new aws.Provider("frankfurt", { region: "eu-west-1" });
+    clusters.prov = new EtcdCluster(
+        "prov",
+        { ...vpc, subnetIds: [subnetD], size: 1, keyDelivery: "inline", readiness: { mode: "none" }, backup: { enabled: false } },
+        { providers: { aws: frankfurt } },
+    );
     await Promise.all(Object.values(clusters).map((c) => Promise.all([valueOf(c.members), valueOf(c.clientKeyPem), valueOf(c.caCertPem)])));
     await settled(mocks);
     pulumi.log.warn = warn;
@@ -117,7 +143,7 @@ beforeAll(async () => {
         .getMonitor()
         .getRegisteredResources();
     componentOutputs = {};
-    for (const name of Object.keys(build)) {
+    for (const name of Object.keys(clusters)) {
         const urn = mocks.get(T.component, name).urn;
         componentOutputs[name] = unwrapSecrets(registered.get(urn)?.state?.toJavaScript() ?? {});
     }
@@ -166,6 +192,7 @@ describe("etcdCluster.ts: names, tokens and the release, from plain values", () 
         ["ÉTCD", "tcd"],
         ["a".repeat(45), "a".repeat(40)],
         [`${"a".repeat(39)}-b`, "a".repeat(39)],
+        [`${"a".repeat(38)}--b`, "a".repeat(38)],
         ["___", "etcd"],
         ["", "etcd"],
     ])("safeClusterName(%j) is %j", (name, safe) => {
@@ -223,6 +250,40 @@ describe("etcdCluster.ts: arguments refused before anything is registered", () =
         ).toBe(
             'keyDelivery: expected arguments whose user-data fits in 15360 bytes (EC2 allows 16384; 1024 are kept free); keyDelivery "inline", RSA keys, 1 members need up to 19260 bytes for bigkeys-0: use keyDelivery "ssm" (certificates and keys by parameter), ECDSA keys, fewer members or a shorter component name, got "keyDelivery \\"inline\\", RSA keys, 1 members"',
         );
+    });
+
+    // Each figure is the largest user-data these arguments allow (userDataBound.ts), so it changes with each of them.
+    const inlineRsa = { ...vpc, subnetIds: [subnetA], size: 1, keyDelivery: "inline", tls: { keyAlgorithm: "RSA" } } satisfies EtcdClusterArgs;
+    const fakeCa = { certPem: pem("CERTIFICATE", "c".repeat(600)), privateKeyPem: pem("EC PRIVATE KEY", "k".repeat(100)) };
+    test.each([
+        ["with backups and a restore", { ...inlineRsa, restore: { from: restoreFrom } }, "need up to 17177 bytes for big-0"],
+        ["with backups", inlineRsa, "need up to 17151 bytes for big-0"],
+        [
+            "with a mirror, Graviton, metrics and the caller's CA",
+            {
+                ...inlineRsa,
+                backup: { enabled: false },
+                binaryUrl: "https://mirror.internal/etcd.tar.gz",
+                binarySha256: mirrorSha,
+                instanceType: "m7g.large",
+                metricsCidrs: ["10.9.0.0/24"],
+                ca: fakeCa,
+            },
+            "metricsCidrs, a CA certificate of 855 bytes need up to 20145 bytes for big-0",
+        ],
+        [
+            "with a mirror known only at deployment",
+            {
+                ...inlineRsa,
+                backup: { enabled: false },
+                binaryUrl: pulumi.output("https://mirror.internal/etcd.tar.gz"),
+                binarySha256: mirrorSha,
+                instanceType: pulumi.output("m7g.large"),
+            },
+            "need up to 19540 bytes for big-0",
+        ],
+    ])("inline RSA keys %s: refused with the bound", async (_, args, expected) => {
+        expect(await refused("big", args as EtcdClusterArgs)).toContain(expected);
     });
 
     test("a plain data volume too small for the quota", async () => {
@@ -559,6 +620,28 @@ describe("etcdCluster.ts: images, outputs, warnings", () => {
     });
 });
 
+describe("member.ts: what a member's role may read", () => {
+    const reads = (cluster: string) => JSON.parse(get("aws:iam/rolePolicy:RolePolicy", `${cluster}-member-0-keys`).inputs.policy).Statement;
+    const arn = (id: string, path: string) => `arn:aws:ssm:eu-west-1:123456789012:parameter/etcd/${id}/${path}`;
+
+    test("keys in SSM: its five parameters and the membership parameters by ARN; it decrypts its two keys only", () => {
+        const own = ["solo-0/server.key", "solo-0/peer.key", "solo-0/ca.crt", "solo-0/server.crt", "solo-0/peer.crt", "members", "membership.sh"].map((f) =>
+            arn(ids.solo, f),
+        );
+        const [allow, decrypt] = reads("solo");
+        expect(allow.Resource).toEqual(own);
+        expect(decrypt.Condition).toEqual({ StringEquals: { "kms:EncryptionContext:PARAMETER_ARN": own.slice(0, 2) } });
+    });
+
+    test("with backups the membership functions travel in the tools object: no parameter of theirs to read", () => {
+        const own = ["exist-1/server.key", "exist-1/peer.key", "exist-1/ca.crt", "exist-1/server.crt", "exist-1/peer.crt", "members"].map((f) =>
+            arn(ids.exist, f),
+        );
+        const statements = JSON.parse(get("aws:iam/rolePolicy:RolePolicy", "exist-member-1-keys").inputs.policy).Statement;
+        expect(statements[0].Resource).toEqual(own);
+    });
+});
+
 describe("the order of creation", () => {
     test("an instance waits for its parameters, its role's profile and policies, and the membership parameters", () => {
         expect(waitsFor(T.instance, "solo-member-0")).toEqual(
@@ -602,6 +685,21 @@ describe("the order of creation", () => {
         expect(waitsFor(T.instance, "exist-member-1")).not.toContain("Command exist-backup-before-change");
         expect(waitsFor(T.command, "exist-ready")).toEqual(expect.arrayContaining(["Command exist-member-0-rolled", "Command exist-member-1-rolled"]));
         expect(get(T.command, "exist-backup-before-change").inputs.create).toBe(`echo "etcd cluster ${ids.exist}: 2 members recorded"`);
+    });
+
+    test("a component given its own AWS provider makes every lookup through it", () => {
+        const frankfurt = mocks.resources.find((r) => r.type === "pulumi:providers:aws" && r.name === "frankfurt")!;
+        const through = calls.filter((c) => c.provider === `${frankfurt.urn}::${frankfurt.id}`).map((c) => c.token);
+        expect([...new Set(through)].sort()).toEqual([
+            "aws:ec2/getNetworkInterfaces:getNetworkInterfaces",
+            "aws:ec2/getSubnet:getSubnet",
+            "aws:index/getCallerIdentity:getCallerIdentity",
+            "aws:index/getPartition:getPartition",
+            "aws:index/getRegion:getRegion",
+            "aws:ssm/getParameter:getParameter",
+        ]);
+        expect(through.filter((t) => t === "aws:ssm/getParameter:getParameter")).toHaveLength(2);
+        expect(get(T.instance, "prov-member-0").inputs.ami).toBe(amdImage);
     });
 
     test("the readiness check asks AWS as the deploying account (ssm mode)", () => {
