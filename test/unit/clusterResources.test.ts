@@ -292,7 +292,7 @@ describe("etcdCluster.ts: arguments refused before anything is registered", () =
                 ...vpc,
                 subnetIds: [subnetA],
                 size: 1,
-                dataVolume: { sizeGib: 20 },
+                dataVolume: { type: "gp3", sizeGib: 20 },
                 tuning: { quotaBackendBytes: 8 * 2 ** 30 },
                 backup: { enabled: false },
             }),
@@ -612,9 +612,12 @@ describe("etcdCluster.ts: images, outputs, warnings", () => {
     });
 
     test("tags: the caller's and the cluster's id on every member resource", () => {
-        for (const type of [T.eni, T.volume, T.instance, T.parameter]) {
-            for (const r of of("solo", type)) expect(`${r.name} ${JSON.stringify(r.inputs.tags)}`).toBe(`${r.name} ${JSON.stringify(r.inputs.tags)}`);
-        }
+        // Named after the member: its interface, volume and instance.
+        const named = { Name: "solo-0", "etcd:cluster": ids.solo, team: "platform" };
+        for (const type of [T.eni, T.volume, T.instance]) for (const r of of("solo", type)) expect([r.name, r.inputs.tags]).toEqual([r.name, named]);
+        // Without tags of the caller's: the cluster's id alone.
+        expect(get(T.volume, "pair-member-1-data").inputs.tags).toEqual({ Name: "pair-1", "etcd:cluster": ids.pair });
+        for (const r of of("solo", T.parameter)) expect([r.name, r.inputs.tags]).toEqual([r.name, { "etcd:cluster": ids.solo, team: "platform" }]);
         expect(get(T.parameter, "solo-member-0-server-key").inputs.tags).toEqual({ "etcd:cluster": ids.solo, team: "platform" });
         expect(get(T.group, "solo-members").inputs.tags).toEqual({ "etcd:cluster": ids.solo, team: "platform" });
     });
