@@ -65,6 +65,19 @@ const build: Record<string, EtcdClusterArgs> = {
         binaryUrl: "https://mirror.internal/etcd.tar.gz",
         binarySha256: mirrorSha,
     },
+    // Arguments whose largest user-data with defragmentation is exactly the budget, 15360 bytes (userDataBound.ts).
+    e: {
+        ...vpc,
+        subnetIds: [subnetA],
+        size: 1,
+        auth: true,
+        tls: { minVersion: "TLS1.3" },
+        tuning: { heartbeatIntervalMs: 50, electionTimeoutMs: 500, snapshotCount: 100, quotaBackendBytes: 10 * 2 ** 20 },
+        binaryUrl: "file:///e",
+        binarySha256: mirrorSha,
+        readiness: { mode: "none" },
+        backup: { enabled: false },
+    },
     // Restored from a snapshot; the caller's image, an instance type known only at deployment, an io2 volume.
     restored: {
         ...vpc,
@@ -502,6 +515,12 @@ describe("member.ts: what each member's user-data says", () => {
         expect(defrag("solo")).toEqual(["/etc/systemd/system/etcd-defrag.service", "/etc/systemd/system/etcd-defrag.timer", "/usr/local/sbin/etcd-defrag"]);
         expect(defrag("exist")).toEqual([]);
         expect(defrag("trio")).toEqual([]);
+        // Exactly the budget still fits.
+        expect(defrag("e")).toEqual(["/etc/systemd/system/etcd-defrag.service", "/etc/systemd/system/etcd-defrag.timer", "/usr/local/sbin/etcd-defrag"]);
+        expect(warnings.filter((w) => w.resource === clusters.e).map((w) => w.message)).toEqual([
+            'readiness.mode "none": pulumi up does not wait for a healthy cluster, and changed members are not updated one at a time',
+            "size 1: a single member tolerates no failure; use 3 or 5 members in production",
+        ]);
     });
 });
 
