@@ -9,7 +9,8 @@ import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../comp
 import { releaseSource, restoredClusterToken, safeClusterName } from "../../components/etcdCluster";
 import { defaultMockSubnets, installStackMocks, RecordedResource, settled, StackMocks, unwrapSecrets, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
-jest.setTimeout(60_000);
+// A healthy run takes seconds; a mistake that leaves an output unresolved fails here rather than hanging for a minute.
+jest.setTimeout(30_000);
 
 const T = {
     component: "etcd-cluster:index:EtcdCluster",
