@@ -148,7 +148,9 @@ beforeAll(async () => {
         { ...vpc, subnetIds: [subnetD], size: 1, keyDelivery: "inline", readiness: { mode: "none" }, backup: { enabled: false } },
         { providers: { aws: frankfurt } },
     );
-    await Promise.all(Object.values(clusters).map((c) => Promise.all([valueOf(c.members), valueOf(c.clientKeyPem), valueOf(c.caCertPem)])));
+    // The outputs' own promises: a mistake that throws while an output resolves fails here at once.
+    const resolved = (o: pulumi.Output<unknown>) => (o as unknown as { promise(): Promise<unknown> }).promise();
+    await Promise.all(Object.values(clusters).map((c) => Promise.all([resolved(c.members), resolved(c.clientKeyPem), resolved(c.caCertPem)])));
     await settled(mocks);
     pulumi.log.warn = warn;
     // What each component registered as its outputs, as the engine received them.
