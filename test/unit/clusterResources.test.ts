@@ -79,12 +79,13 @@ const build: Record<string, EtcdClusterArgs> = {
         readiness: { mode: "none" },
         backup: { enabled: false },
     },
-    // Restored from a snapshot; the caller's image, an instance type known only at deployment, an io2 volume.
+    // Restored from a snapshot, keys in user-data (a role for the backups only); the caller's image, an instance type known only at deployment, an io2 volume.
     restored: {
         ...vpc,
         subnetIds: [subnetC],
         size: 1,
         readiness: { mode: "none" },
+        keyDelivery: "inline",
         ami: "ami-0123456789abcdef0",
         instanceType: pulumi.output("m7g.large"),
         dataVolume: { type: "io2", sizeGib: pulumi.output(64), iops: 8000 },
@@ -656,6 +657,19 @@ describe("member.ts: what a member's role may read", () => {
         const [allow, decrypt] = reads("solo");
         expect(allow.Resource).toEqual(own);
         expect(decrypt.Condition).toEqual({ StringEquals: { "kms:EncryptionContext:PARAMETER_ARN": own.slice(0, 2) } });
+    });
+
+    test("inline keys with a role (for backups): the cluster's list of members alone, nothing to decrypt", () => {
+        const members = [arn(ids.restored, "members")];
+        expect(reads("restored")).toEqual([
+            { Sid: "OwnParameters", Effect: "Allow", Action: "ssm:GetParameter", Resource: members },
+            {
+                Sid: "NoOtherParameters",
+                Effect: "Deny",
+                Action: ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath", "ssm:GetParameterHistory"],
+                NotResource: members,
+            },
+        ]);
     });
 
     test("with backups the membership functions travel in the tools object: no parameter of theirs to read", () => {
