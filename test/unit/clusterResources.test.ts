@@ -306,6 +306,8 @@ describe("etcdCluster.ts: arguments refused before anything is registered", () =
     test("the bound of a plain instance type is its architecture's: for this name, the arm64 release's user-data compresses 4 bytes smaller", async () => {
         expect(await refused("large", { ...inlineRsa, instanceType: "m7g.large" })).toContain("need up to 17159 bytes for large-0");
         expect(await refused("large", inlineRsa)).toContain("need up to 17163 bytes for large-0");
+        // A type known only at deployment: the larger of both.
+        expect(await refused("large", { ...inlineRsa, instanceType: pulumi.output("m7g.large") })).toContain("need up to 17163 bytes for large-0");
     });
 
     test("a plain data volume too small for the quota", async () => {
