@@ -48,6 +48,8 @@ export const mutationGroups: Record<string, MutationGroup> = {
     },
     // The backup bucket, alarm, tools object and permissions: one-member clusters that differ in their backups.
     backupResources: { mutate: ["components/backup.ts"], tests: ["backupResources"], runAllTests: true },
+    // The component and its members: small clusters that differ in the arguments these modules resolve and wire.
+    cluster: { mutate: ["components/etcdCluster.ts", "components/member.ts"], tests: ["clusterResources"], runAllTests: true },
 };
 
 const repo = join(__dirname, "..");
