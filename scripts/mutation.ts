@@ -44,6 +44,8 @@ export const mutationGroups: Record<string, MutationGroup> = {
         tests: ["plan", "memberPolicy", "wiring"],
         runAllTests: true,
     },
+    // The member steps, the readiness checks and the membership parameters, on a few small clusters in one stack.
+    rollout: { mutate: ["components/rollout.ts", "components/membership.ts"], tests: ["rolloutSteps"], runAllTests: true },
 };
 
 const repo = join(__dirname, "..");
