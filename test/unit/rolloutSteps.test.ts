@@ -1,7 +1,7 @@
 // What the rollout and membership modules decide, checked literally on the inputs and options of the commands and
 // parameters they register: each member's step (its gate, create/update/delete scripts and whole environment),
 // the backup before a change, the cluster's readiness check, the order the steps wait for each other, and the
-// membership parameters. Small clusters in one mocked stack: three of them existed before (their interfaces are
+// membership parameters. Small clusters in one mocked stack: two of them existed before (their interfaces are
 // in the account), the others are new; they differ in readiness mode, key delivery and backups.
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
@@ -28,28 +28,24 @@ const subnets = (n: number) => ({ vpcId: "vpc-0123abcd", subnetIds: ["subnet-0aa
 const build: Record<string, EtcdClusterArgs> = {
     // Existing, SSM readiness checks and backups (the defaults besides the size).
     sb: { ...subnets(2), size: 2, backup: { enabled: true } },
-    // New, the same settings.
-    sn: { ...subnets(1), size: 1, backup: { enabled: true } },
-    // Existing, direct readiness checks with backups, keys in user-data, the caller's AMI, a shorter timeout.
+    // New, direct readiness checks with backups, keys in user-data, the caller's AMI, a shorter timeout.
     db: {
-        ...subnets(2),
-        size: 2,
+        ...subnets(1),
+        size: 1,
         keyDelivery: "inline",
         readiness: { mode: "direct", timeoutSeconds: 300 },
         backup: { enabled: true },
         ami: "ami-0123456789abcdef0",
     },
-    // New, direct readiness checks, keys in user-data, no backups: members have no role.
-    dn: { ...subnets(1), size: 1, keyDelivery: "inline", readiness: { mode: "direct" }, backup: { enabled: false } },
+    // New, direct readiness checks, keys in user-data, no backups (members have no role), another instance type.
+    dn: { ...subnets(1), size: 1, keyDelivery: "inline", readiness: { mode: "direct" }, backup: { enabled: false }, instanceType: "m6i.large" },
     // Existing, no readiness checks, keys in SSM, no backups.
     ks: { ...subnets(2), size: 2, readiness: { mode: "none" }, backup: { enabled: false } },
     // New, no readiness checks, backups.
     nb: { ...subnets(1), size: 1, readiness: { mode: "none" }, backup: { enabled: true } },
-    // New, SSM readiness checks, keys in user-data, no backups, another instance type.
-    si: { ...subnets(1), size: 1, keyDelivery: "inline", backup: { enabled: false }, instanceType: "m6i.large" },
 };
 // The cluster ids: <name>-<first 8 hex of sha256("etcd-cluster/test/<name>")> (project etcd-cluster, stack test).
-const id = { sb: "sb-6216b544", sn: "sn-080f8c56", db: "db-90f4de3a", dn: "dn-6274daca", ks: "ks-6a040ca0", nb: "nb-4d83cb4f", si: "si-ac417f45" };
+const id = { sb: "sb-6216b544", db: "db-90f4de3a", dn: "dn-6274daca", ks: "ks-6a040ca0", nb: "nb-4d83cb4f" };
 
 /** A network interface of a previous run, tagged with a cluster's id: the cluster exists. */
 const previousInterface = (clusterId: string): RecordedResource => ({
@@ -74,7 +70,7 @@ const stackConfig = { "aws:profile": "etcd-admin", "aws:assumeRoles": JSON.strin
 
 let mocks: StackMocks;
 beforeAll(async () => {
-    mocks = await installStackMocks({ tls: "fake", existingResources: [id.sb, id.db, id.ks].map(previousInterface) }, { config: stackConfig });
+    mocks = await installStackMocks({ tls: "fake", existingResources: [id.sb, id.ks].map(previousInterface) }, { config: stackConfig });
     const warn = pulumi.log.warn;
     pulumi.log.warn = async () => undefined;
     const { EtcdCluster } = await import("../../components");
@@ -113,7 +109,7 @@ const pem = {
     dnCert: "-----BEGIN CERTIFICATE-----\nZG4tY2xpZW50\n-----END CERTIFICATE-----\n",
     dnKey: "-----BEGIN EC PRIVATE KEY-----\nZG4tY2xpZW50LWtleQ==\n-----END EC PRIVATE KEY-----\n",
 };
-const instanceIds = { sb0: "i-0e54b82679564429b", sb1: "i-0cb5daf93b5d43c11", sn0: "i-01ca405b105fadf67", si0: "i-0a871becca5e81610" };
+const instanceIds = { sb0: "i-0e54b82679564429b", sb1: "i-0cb5daf93b5d43c11" };
 const dbBackup = {
     ETCD_GATE_BACKUP_URL: "s3://etcd-backups-90f4de3a-45467559774946119668224151/etcd-backups/db-90f4de3a/snapshots/",
     ETCD_GATE_BACKUP_KMS_KEY_ARN: "arn:aws:kms:eu-west-1:123456789012:key/d456833a-b0b8-01e8-209f-10ef1698ea12",
@@ -123,10 +119,8 @@ const dbBackup = {
 describe("rollout.ts: which steps a cluster gets", () => {
     test("with readiness checks: a step per member and the cluster's check; with backups also the backup before a change", () => {
         expect(steps("sb")).toEqual(["sb-backup-before-change", "sb-member-0-rolled", "sb-member-1-rolled", "sb-ready"]);
-        expect(steps("sn")).toEqual(["sn-backup-before-change", "sn-member-0-rolled", "sn-ready"]);
-        expect(steps("db")).toEqual(["db-backup-before-change", "db-member-0-rolled", "db-member-1-rolled", "db-ready"]);
+        expect(steps("db")).toEqual(["db-backup-before-change", "db-member-0-rolled", "db-ready"]);
         expect(steps("dn")).toEqual(["dn-member-0-rolled", "dn-ready"]);
-        expect(steps("si")).toEqual(["si-member-0-rolled", "si-ready"]);
     });
 
     test("without readiness checks: no step at all, backups or not", () => {
@@ -136,9 +130,24 @@ describe("rollout.ts: which steps a cluster gets", () => {
 
     test("whether a cluster exists is asked of AWS: its interfaces tagged etcd:cluster=<cluster id>", () => {
         const lookups = mocks.invokes.filter((i) => i.token === "aws:ec2/getNetworkInterfaces:getNetworkInterfaces").map((i) => i.args);
-        expect(lookups).toHaveLength(7);
+        expect(lookups).toHaveLength(5);
         for (const clusterId of Object.values(id)) {
             expect(lookups).toContainEqual({ filters: [{ name: "tag:etcd:cluster", values: [clusterId] }] });
+        }
+    });
+
+    test("every step and membership parameter belongs to its cluster's component", () => {
+        for (const c of Object.keys(build)) {
+            const own = mocks.resources.filter(
+                (r) =>
+                    (r.type === T.command && !r.name.startsWith(`${c}-image-`)) || (r.type === T.parameter && /-(members|membership-functions)$/.test(r.name)),
+            );
+            for (const r of own.filter((x) => x.name.startsWith(`${c}-`))) {
+                expect({ name: r.name, parent: r.parent }).toEqual({
+                    name: r.name,
+                    parent: `urn:pulumi:test::etcd-cluster::etcd-cluster:index:EtcdCluster::${c}`,
+                });
+            }
         }
     });
 });
@@ -150,7 +159,7 @@ describe("rollout.ts: a member's step", () => {
     };
 
     test("creates with the gate without a backup, updates with the gate, deletes with the removal of its mode", () => {
-        for (const name of ["sb-member-0-rolled", "sb-member-1-rolled", "sn-member-0-rolled", "si-member-0-rolled"]) {
+        for (const name of ["sb-member-0-rolled", "sb-member-1-rolled"]) {
             expect(scripts(name)).toStrictEqual({
                 create: `unset ETCD_GATE_BACKUP\n${gate}`,
                 update: gate,
@@ -158,7 +167,7 @@ describe("rollout.ts: a member's step", () => {
                 interpreter: ["/bin/bash", "-c"],
             });
         }
-        for (const name of ["db-member-0-rolled", "db-member-1-rolled", "dn-member-0-rolled"]) {
+        for (const name of ["db-member-0-rolled", "dn-member-0-rolled"]) {
             expect(scripts(name)).toStrictEqual({
                 create: `unset ETCD_GATE_BACKUP\n${gate}`,
                 update: gate,
@@ -202,42 +211,13 @@ describe("rollout.ts: a member's step", () => {
             ETCD_REMOVE_PEER_URL: "https://10.0.2.10:2380",
             ETCD_REMOVE_AFTER: "sb-2 sb-3 sb-4 sb-5 sb-6 sb-7 sb-8",
         });
-        expect(command("sn-member-0-rolled").inputs.environment).toStrictEqual({
-            ...common,
-            ETCD_GATE_INSTANCE_IDS: instanceIds.sn0,
-            ETCD_GATE_MEMBERS: "sn-0=https://10.0.1.11:2380",
-            ETCD_GATE_MEMBER: "sn-0",
-            ETCD_GATE_MEMBER_REVISION: revision("sn", 0, "m7i.large", ""),
-            ETCD_REMOVE_MEMBER: "sn-0",
-            ETCD_REMOVE_PEER_URL: "https://10.0.1.11:2380",
-            ETCD_REMOVE_AFTER: "sn-1 sn-2 sn-3 sn-4 sn-5 sn-6 sn-7 sn-8",
-        });
         // Nothing in it is secret in ssm mode: a preview shows what changed.
         expect(command("sb-member-0-rolled").secretInputs).toEqual([]);
-        expect(command("sn-member-0-rolled").secretInputs).toEqual([]);
-    });
-
-    test("ssm mode without backups: no backup after an update; the instance type is part of the revision", () => {
-        expect(command("si-member-0-rolled").inputs.environment).toStrictEqual({
-            ...credentials,
-            ETCD_GATE_MODE: "ssm",
-            ETCD_GATE_TIMEOUT_SECONDS: "900",
-            AWS_REGION: "eu-west-1",
-            ETCD_GATE_ACCOUNT_ID: "123456789012",
-            ETCD_GATE_INSTANCE_IDS: instanceIds.si0,
-            ETCD_GATE_MEMBERS: "si-0=https://10.0.1.16:2380",
-            ETCD_GATE_MEMBERS_EXACT: "false",
-            ETCD_GATE_MEMBER: "si-0",
-            ETCD_GATE_MEMBER_REVISION: revision("si", 0, "m6i.large", ""),
-            ETCD_REMOVE_MEMBER: "si-0",
-            ETCD_REMOVE_PEER_URL: "https://10.0.1.16:2380",
-            ETCD_REMOVE_AFTER: "si-1 si-2 si-3 si-4 si-5 si-6 si-7 si-8",
-        });
-        expect(command("si-member-0-rolled").secretInputs).toEqual([]);
+        expect(command("sb-member-1-rolled").secretInputs).toEqual([]);
     });
 
     test("direct mode with backups: the client endpoints up to this member and the client key (all secret), where the backup goes", () => {
-        const common = {
+        expect(command("db-member-0-rolled").inputs.environment).toStrictEqual({
             ...credentials,
             ...dbBackup,
             ETCD_GATE_MODE: "direct",
@@ -248,46 +228,32 @@ describe("rollout.ts: a member's step", () => {
             ETCD_GATE_CA_PEM: pem.dbCa,
             ETCD_GATE_CERT_PEM: pem.dbCert,
             ETCD_GATE_KEY_PEM: pem.dbKey,
+            ETCD_GATE_ENDPOINTS: "https://10.0.1.11:2379",
+            ETCD_GATE_MEMBERS: "db-0=https://10.0.1.11:2380",
             ETCD_GATE_MEMBERS_EXACT: "false",
-        };
-        expect(command("db-member-0-rolled").inputs.environment).toStrictEqual({
-            ...common,
-            ETCD_GATE_ENDPOINTS: "https://10.0.1.12:2379",
-            ETCD_GATE_MEMBERS: "db-0=https://10.0.1.12:2380",
             ETCD_GATE_MEMBER: "db-0",
             ETCD_GATE_MEMBER_REVISION: revision("db", 0, "m7i.large", "ami-0123456789abcdef0"),
             ETCD_REMOVE_MEMBER: "db-0",
-            ETCD_REMOVE_PEER_URL: "https://10.0.1.12:2380",
+            ETCD_REMOVE_PEER_URL: "https://10.0.1.11:2380",
             ETCD_REMOVE_AFTER: "db-1 db-2 db-3 db-4 db-5 db-6 db-7 db-8",
         });
-        expect(command("db-member-1-rolled").inputs.environment).toStrictEqual({
-            ...common,
-            ETCD_GATE_ENDPOINTS: "https://10.0.1.12:2379,https://10.0.2.11:2379",
-            ETCD_GATE_MEMBERS: "db-0=https://10.0.1.12:2380,db-1=https://10.0.2.11:2380",
-            ETCD_GATE_MEMBER: "db-1",
-            ETCD_GATE_MEMBER_REVISION: revision("db", 1, "m7i.large", "ami-0123456789abcdef0"),
-            ETCD_REMOVE_MEMBER: "db-1",
-            ETCD_REMOVE_PEER_URL: "https://10.0.2.11:2380",
-            ETCD_REMOVE_AFTER: "db-2 db-3 db-4 db-5 db-6 db-7 db-8",
-        });
         expect(command("db-member-0-rolled").secretInputs).toEqual(["environment"]);
-        expect(command("db-member-1-rolled").secretInputs).toEqual(["environment"]);
     });
 
     test("direct mode without backups: no AWS at all, no backup", () => {
         expect(command("dn-member-0-rolled").inputs.environment).toStrictEqual({
             ETCD_GATE_MODE: "direct",
             ETCD_GATE_TIMEOUT_SECONDS: "900",
-            ETCD_GATE_ENDPOINTS: "https://10.0.1.13:2379",
+            ETCD_GATE_ENDPOINTS: "https://10.0.1.12:2379",
             ETCD_GATE_CA_PEM: pem.dnCa,
             ETCD_GATE_CERT_PEM: pem.dnCert,
             ETCD_GATE_KEY_PEM: pem.dnKey,
-            ETCD_GATE_MEMBERS: "dn-0=https://10.0.1.13:2380",
+            ETCD_GATE_MEMBERS: "dn-0=https://10.0.1.12:2380",
             ETCD_GATE_MEMBERS_EXACT: "false",
             ETCD_GATE_MEMBER: "dn-0",
-            ETCD_GATE_MEMBER_REVISION: revision("dn", 0, "m7i.large", ""),
+            ETCD_GATE_MEMBER_REVISION: revision("dn", 0, "m6i.large", ""),
             ETCD_REMOVE_MEMBER: "dn-0",
-            ETCD_REMOVE_PEER_URL: "https://10.0.1.13:2380",
+            ETCD_REMOVE_PEER_URL: "https://10.0.1.12:2380",
             ETCD_REMOVE_AFTER: "dn-1 dn-2 dn-3 dn-4 dn-5 dn-6 dn-7 dn-8",
         });
         expect(command("dn-member-0-rolled").secretInputs).toEqual(["environment"]);
@@ -295,14 +261,14 @@ describe("rollout.ts: a member's step", () => {
 
     test("the revision changes with the user-data, the instance type and the caller's AMI", () => {
         const env = (name: string) => command(name).inputs.environment.ETCD_GATE_MEMBER_REVISION;
-        const revisions = ["sb-member-0-rolled", "sb-member-1-rolled", "db-member-0-rolled", "si-member-0-rolled"].map(env);
+        const revisions = ["sb-member-0-rolled", "sb-member-1-rolled", "db-member-0-rolled", "dn-member-0-rolled"].map(env);
         expect(new Set(revisions).size).toBe(4);
         expect(revision("db", 0, "m7i.large", "")).not.toBe(env("db-member-0-rolled"));
-        expect(revision("si", 0, "m7i.large", "")).not.toBe(env("si-member-0-rolled"));
+        expect(revision("dn", 0, "m7i.large", "")).not.toBe(env("dn-member-0-rolled"));
     });
 
     test("each step runs after its member's volume attachment", () => {
-        for (const name of ["sb-member-0", "sb-member-1", "sn-member-0", "db-member-0", "db-member-1", "dn-member-0", "si-member-0"]) {
+        for (const name of ["sb-member-0", "sb-member-1", "db-member-0", "dn-member-0"]) {
             expect(dependsOn(T.command, `${name}-rolled`)).toContain(urn(T.attachment, `${name}-data`));
         }
     });
@@ -310,12 +276,10 @@ describe("rollout.ts: a member's step", () => {
 
 describe("rollout.ts: the order of members", () => {
     test("an existing cluster with backups: the first member after the backup before a change, the next after the first member's step", () => {
-        for (const c of ["sb", "db"]) {
-            expect(dependsOn(T.instance, `${c}-member-0`)).toContain(urn(T.command, `${c}-backup-before-change`));
-            expect(dependsOn(T.instance, `${c}-member-1`)).toContain(urn(T.command, `${c}-member-0-rolled`));
-            expect(dependsOn(T.instance, `${c}-member-1`)).not.toContain(urn(T.command, `${c}-backup-before-change`));
-            expect(dependsOn(T.instance, `${c}-member-0`)).not.toContain(urn(T.command, `${c}-member-1-rolled`));
-        }
+        expect(dependsOn(T.instance, "sb-member-0")).toContain(urn(T.command, "sb-backup-before-change"));
+        expect(dependsOn(T.instance, "sb-member-1")).toContain(urn(T.command, "sb-member-0-rolled"));
+        expect(dependsOn(T.instance, "sb-member-1")).not.toContain(urn(T.command, "sb-backup-before-change"));
+        expect(dependsOn(T.instance, "sb-member-0")).not.toContain(urn(T.command, "sb-member-1-rolled"));
     });
 
     test("an existing cluster without readiness checks: the next member after the first member's volume attachment", () => {
@@ -324,9 +288,9 @@ describe("rollout.ts: the order of members", () => {
     });
 
     test("a new cluster: no member waits for the backup before a change or another member", () => {
-        expect(dependsOn(T.instance, "sn-member-0")).not.toContain(urn(T.command, "sn-backup-before-change"));
+        expect(dependsOn(T.instance, "db-member-0")).not.toContain(urn(T.command, "db-backup-before-change"));
         const commandUrns = mocks.ofType(T.command).map((r) => r.urn);
-        for (const name of ["sn-member-0", "dn-member-0", "si-member-0", "nb-member-0"]) {
+        for (const name of ["db-member-0", "dn-member-0", "nb-member-0"]) {
             expect(dependsOn(T.instance, name).filter((u) => commandUrns.includes(u) && !u.includes("-image-"))).toEqual([]);
         }
     });
@@ -337,15 +301,7 @@ describe("rollout.ts: the order of members", () => {
             expect(ready).toContain(urn(T.attachment, `${name}-data`));
             expect(ready).toContain(urn(T.command, `${name}-rolled`));
         }
-        expect(dependsOn(T.command, "db-ready")).toEqual(
-            expect.arrayContaining([
-                urn(T.attachment, "db-member-0-data"),
-                urn(T.attachment, "db-member-1-data"),
-                urn(T.command, "db-member-0-rolled"),
-                urn(T.command, "db-member-1-rolled"),
-            ]),
-        );
-        for (const c of ["sn", "dn", "si"]) {
+        for (const c of ["db", "dn"]) {
             expect(dependsOn(T.command, `${c}-ready`)).toContain(urn(T.attachment, `${c}-member-0-data`));
             expect(dependsOn(T.command, `${c}-ready`)).not.toContain(urn(T.command, `${c}-member-0-rolled`));
         }
@@ -371,14 +327,12 @@ describe("rollout.ts: the backup before a change", () => {
             },
         });
         expect(backup.secretInputs).toEqual([]);
-        expect(command("sn-backup-before-change").inputs.create).toBe('echo "etcd cluster sn-080f8c56: 1 members recorded"');
-        expect(command("sn-backup-before-change").inputs.environment.ETCD_GATE_CHANGE_REVISION).toBe(sha256(revision("sn", 0, "m7i.large", "")));
     });
 
     test("direct mode: taken from this machine over the client endpoints, told the bucket, prefix and key; secret", () => {
         const backup = command("db-backup-before-change");
         expect(backup.inputs).toStrictEqual({
-            create: 'echo "etcd cluster db-90f4de3a: 2 members recorded"',
+            create: 'echo "etcd cluster db-90f4de3a: 1 members recorded"',
             update: gate,
             interpreter: ["/bin/bash", "-c"],
             environment: {
@@ -388,14 +342,12 @@ describe("rollout.ts: the backup before a change", () => {
                 ETCD_GATE_TIMEOUT_SECONDS: "300",
                 AWS_REGION: "eu-west-1",
                 ETCD_GATE_ACCOUNT_ID: "123456789012",
-                ETCD_GATE_ENDPOINTS: "https://10.0.1.12:2379,https://10.0.2.11:2379",
+                ETCD_GATE_ENDPOINTS: "https://10.0.1.11:2379",
                 ETCD_GATE_CA_PEM: pem.dbCa,
                 ETCD_GATE_CERT_PEM: pem.dbCert,
                 ETCD_GATE_KEY_PEM: pem.dbKey,
                 ETCD_GATE_BEFORE_CHANGE: "1",
-                ETCD_GATE_CHANGE_REVISION: sha256(
-                    `${revision("db", 0, "m7i.large", "ami-0123456789abcdef0")} ${revision("db", 1, "m7i.large", "ami-0123456789abcdef0")}`,
-                ),
+                ETCD_GATE_CHANGE_REVISION: sha256(revision("db", 0, "m7i.large", "ami-0123456789abcdef0")),
             },
         });
         expect(backup.secretInputs).toEqual(["environment"]);
@@ -422,17 +374,6 @@ describe("rollout.ts: the cluster's readiness check", () => {
             },
         });
         expect(ready.secretInputs).toEqual([]);
-        expect(command("si-ready").inputs.environment).toStrictEqual({
-            ...credentials,
-            ETCD_GATE_MODE: "ssm",
-            ETCD_GATE_TIMEOUT_SECONDS: "900",
-            AWS_REGION: "eu-west-1",
-            ETCD_GATE_ACCOUNT_ID: "123456789012",
-            ETCD_GATE_INSTANCE_IDS: instanceIds.si0,
-            ETCD_GATE_MEMBERS: "si-0=https://10.0.1.16:2380",
-            ETCD_GATE_MEMBERS_EXACT: "true",
-            ETCD_GATE_LEAVING: "si-1 si-2 si-3 si-4 si-5 si-6 si-7 si-8",
-        });
     });
 
     test("direct mode: every member's client endpoint and the client key, secret; no backup, no AWS", () => {
@@ -444,24 +385,24 @@ describe("rollout.ts: the cluster's readiness check", () => {
             environment: {
                 ETCD_GATE_MODE: "direct",
                 ETCD_GATE_TIMEOUT_SECONDS: "300",
-                ETCD_GATE_ENDPOINTS: "https://10.0.1.12:2379,https://10.0.2.11:2379",
+                ETCD_GATE_ENDPOINTS: "https://10.0.1.11:2379",
                 ETCD_GATE_CA_PEM: pem.dbCa,
                 ETCD_GATE_CERT_PEM: pem.dbCert,
                 ETCD_GATE_KEY_PEM: pem.dbKey,
-                ETCD_GATE_MEMBERS: "db-0=https://10.0.1.12:2380,db-1=https://10.0.2.11:2380",
+                ETCD_GATE_MEMBERS: "db-0=https://10.0.1.11:2380",
                 ETCD_GATE_MEMBERS_EXACT: "true",
-                ETCD_GATE_LEAVING: "db-2 db-3 db-4 db-5 db-6 db-7 db-8",
+                ETCD_GATE_LEAVING: "db-1 db-2 db-3 db-4 db-5 db-6 db-7 db-8",
             },
         });
         expect(ready.secretInputs).toEqual(["environment"]);
         expect(command("dn-ready").inputs.environment).toStrictEqual({
             ETCD_GATE_MODE: "direct",
             ETCD_GATE_TIMEOUT_SECONDS: "900",
-            ETCD_GATE_ENDPOINTS: "https://10.0.1.13:2379",
+            ETCD_GATE_ENDPOINTS: "https://10.0.1.12:2379",
             ETCD_GATE_CA_PEM: pem.dnCa,
             ETCD_GATE_CERT_PEM: pem.dnCert,
             ETCD_GATE_KEY_PEM: pem.dnKey,
-            ETCD_GATE_MEMBERS: "dn-0=https://10.0.1.13:2380",
+            ETCD_GATE_MEMBERS: "dn-0=https://10.0.1.12:2380",
             ETCD_GATE_MEMBERS_EXACT: "true",
             ETCD_GATE_LEAVING: "dn-1 dn-2 dn-3 dn-4 dn-5 dn-6 dn-7 dn-8",
         });
@@ -545,17 +486,15 @@ describe("membership.ts", () => {
             .map((r) => r.name)
             .filter((n) => /-(members|membership-functions)$/.test(n))
             .sort();
-        expect(membershipParameters).toEqual(["db-members", "ks-members", "ks-membership-functions", "nb-members", "sb-members", "si-members", "sn-members"]);
+        expect(membershipParameters).toEqual(["db-members", "ks-members", "ks-membership-functions", "nb-members", "sb-members"]);
     });
 
     test("the discovery list: a String parameter of every member's client URL, Standard tier, not secret, tagged", () => {
         const expected: Record<string, string> = {
             sb: "https://10.0.1.10:2379,https://10.0.2.10:2379",
-            sn: "https://10.0.1.11:2379",
-            db: "https://10.0.1.12:2379,https://10.0.2.11:2379",
-            ks: "https://10.0.1.14:2379,https://10.0.2.12:2379",
-            nb: "https://10.0.1.15:2379",
-            si: "https://10.0.1.16:2379",
+            db: "https://10.0.1.11:2379",
+            ks: "https://10.0.1.13:2379,https://10.0.2.11:2379",
+            nb: "https://10.0.1.14:2379",
         };
         for (const [c, urls] of Object.entries(expected)) {
             const clusterId = id[c as keyof typeof id];
