@@ -41,7 +41,7 @@ const build: Record<string, EtcdClusterArgs> = {
     dn: { ...subnets(1), size: 1, keyDelivery: "inline", readiness: { mode: "direct" }, backup: { enabled: false }, instanceType: "m6i.large" },
     // Existing, no readiness checks, keys in SSM, no backups.
     ks: { ...subnets(2), size: 2, readiness: { mode: "none" }, backup: { enabled: false } },
-    // New, no readiness checks, backups.
+    // New, no readiness checks, backups; its own aws provider.
     nb: { ...subnets(1), size: 1, readiness: { mode: "none" }, backup: { enabled: true } },
 };
 // The cluster ids: <name>-<first 8 hex of sha256("etcd-cluster/test/<name>")> (project etcd-cluster, stack test).
@@ -69,12 +69,23 @@ const previousInterface = (clusterId: string): RecordedResource => ({
 const stackConfig = { "aws:profile": "etcd-admin", "aws:assumeRoles": JSON.stringify([{ roleArn: "arn:aws:iam::123456789012:role/deployer" }]) };
 
 let mocks: StackMocks;
+/** The provider each lookup of a cluster's interfaces went to ("" for the default provider). */
+const lookupProviders: Record<string, string> = {};
 beforeAll(async () => {
     mocks = await installStackMocks({ tls: "fake", existingResources: [id.sb, id.ks].map(previousInterface) }, { config: stackConfig });
     const warn = pulumi.log.warn;
     pulumi.log.warn = async () => undefined;
+    const call = mocks.call.bind(mocks);
+    mocks.call = (args) => {
+        if (args.token === "aws:ec2/getNetworkInterfaces:getNetworkInterfaces") lookupProviders[args.inputs.filters[0].values[0]] = args.provider ?? "";
+        return call(args);
+    };
+    const aws = await import("@pulumi/aws");
     const { EtcdCluster } = await import("../../components");
-    const clusters: EtcdClusterType[] = Object.entries(build).map(([name, args]) => new EtcdCluster(name, args));
+    const nbProvider = { aws: new aws.Provider("nb-aws", { region: "eu-west-1" }) };
+    const clusters: EtcdClusterType[] = Object.entries(build).map(
+        ([name, args]) => new EtcdCluster(name, args, name === "nb" ? { providers: nbProvider } : {}),
+    );
     await Promise.all(clusters.map((c) => valueOf(c.members)));
     await settled(mocks);
     pulumi.log.warn = warn;
@@ -134,6 +145,16 @@ describe("rollout.ts: which steps a cluster gets", () => {
         for (const clusterId of Object.values(id)) {
             expect(lookups).toContainEqual({ filters: [{ name: "tag:etcd:cluster", values: [clusterId] }] });
         }
+    });
+
+    test("the lookup goes to the component's aws provider when it is given one", () => {
+        expect(lookupProviders).toStrictEqual({
+            "sb-6216b544": "",
+            "db-90f4de3a": "",
+            "dn-6274daca": "",
+            "ks-6a040ca0": "",
+            "nb-4d83cb4f": "urn:pulumi:test::etcd-cluster::pulumi:providers:aws::nb-aws::nb-aws-id",
+        });
     });
 
     test("every step and membership parameter belongs to its cluster's component", () => {
