@@ -86,8 +86,16 @@ beforeAll(async () => {
     const clusters: EtcdClusterType[] = Object.entries(build).map(
         ([name, args]) => new EtcdCluster(name, args, name === "nb" ? { providers: nbProvider } : {}),
     );
-    await Promise.all(clusters.map((c) => valueOf(c.members)));
+    // A registration that fails (an error in an apply) leaves later members unresolved for good: once nothing is
+    // registered any more, fail at once rather than at the hook's timeout.
+    const members = Promise.all(clusters.map((c) => valueOf(c.members)));
     await settled(mocks);
+    await Promise.race([
+        members,
+        settled(mocks).then(() => {
+            throw new Error("the members never resolved: a registration failed");
+        }),
+    ]);
     pulumi.log.warn = warn;
 });
 
