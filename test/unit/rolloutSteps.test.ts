@@ -38,7 +38,7 @@ const build: Record<string, EtcdClusterArgs> = {
         ami: "ami-0123456789abcdef0",
     },
     // New, direct readiness checks, keys in user-data, no backups (members have no role), another instance type.
-    dn: { ...subnets(1), size: 1, keyDelivery: "inline", readiness: { mode: "direct" }, backup: { enabled: false }, instanceType: "m6i.large" },
+    dn: { ...subnets(2), size: 2, keyDelivery: "inline", readiness: { mode: "direct" }, backup: { enabled: false }, instanceType: "m6i.large" },
     // Existing, no readiness checks, keys in SSM, no backups.
     ks: { ...subnets(2), size: 2, readiness: { mode: "none" }, backup: { enabled: false } },
     // New, no readiness checks, backups; its own aws provider.
@@ -139,7 +139,7 @@ describe("rollout.ts: which steps a cluster gets", () => {
     test("with readiness checks: a step per member and the cluster's check; with backups also the backup before a change", () => {
         expect(steps("sb")).toEqual(["sb-backup-before-change", "sb-member-0-rolled", "sb-member-1-rolled", "sb-ready"]);
         expect(steps("db")).toEqual(["db-backup-before-change", "db-member-0-rolled", "db-ready"]);
-        expect(steps("dn")).toEqual(["dn-member-0-rolled", "dn-ready"]);
+        expect(steps("dn")).toEqual(["dn-member-0-rolled", "dn-member-1-rolled", "dn-ready"]);
     });
 
     test("without readiness checks: no step at all, backups or not", () => {
@@ -196,7 +196,7 @@ describe("rollout.ts: a member's step", () => {
                 interpreter: ["/bin/bash", "-c"],
             });
         }
-        for (const name of ["db-member-0-rolled", "dn-member-0-rolled"]) {
+        for (const name of ["db-member-0-rolled", "dn-member-0-rolled", "dn-member-1-rolled"]) {
             expect(scripts(name)).toStrictEqual({
                 create: `unset ETCD_GATE_BACKUP\n${gate}`,
                 update: gate,
@@ -285,7 +285,23 @@ describe("rollout.ts: a member's step", () => {
             ETCD_REMOVE_PEER_URL: "https://10.0.1.12:2380",
             ETCD_REMOVE_AFTER: "dn-1 dn-2 dn-3 dn-4 dn-5 dn-6 dn-7 dn-8",
         });
+        expect(command("dn-member-1-rolled").inputs.environment).toStrictEqual({
+            ETCD_GATE_MODE: "direct",
+            ETCD_GATE_TIMEOUT_SECONDS: "900",
+            ETCD_GATE_ENDPOINTS: "https://10.0.1.12:2379,https://10.0.2.11:2379",
+            ETCD_GATE_CA_PEM: pem.dnCa,
+            ETCD_GATE_CERT_PEM: pem.dnCert,
+            ETCD_GATE_KEY_PEM: pem.dnKey,
+            ETCD_GATE_MEMBERS: "dn-0=https://10.0.1.12:2380,dn-1=https://10.0.2.11:2380",
+            ETCD_GATE_MEMBERS_EXACT: "false",
+            ETCD_GATE_MEMBER: "dn-1",
+            ETCD_GATE_MEMBER_REVISION: revision("dn", 1, "m6i.large", ""),
+            ETCD_REMOVE_MEMBER: "dn-1",
+            ETCD_REMOVE_PEER_URL: "https://10.0.2.11:2380",
+            ETCD_REMOVE_AFTER: "dn-2 dn-3 dn-4 dn-5 dn-6 dn-7 dn-8",
+        });
         expect(command("dn-member-0-rolled").secretInputs).toEqual(["environment"]);
+        expect(command("dn-member-1-rolled").secretInputs).toEqual(["environment"]);
     });
 
     test("the revision changes with the user-data, the instance type and the caller's AMI", () => {
@@ -297,7 +313,7 @@ describe("rollout.ts: a member's step", () => {
     });
 
     test("each step runs after its member's volume attachment", () => {
-        for (const name of ["sb-member-0", "sb-member-1", "db-member-0", "dn-member-0"]) {
+        for (const name of ["sb-member-0", "sb-member-1", "db-member-0", "dn-member-0", "dn-member-1"]) {
             expect(dependsOn(T.command, `${name}-rolled`)).toContain(urn(T.attachment, `${name}-data`));
         }
     });
@@ -319,7 +335,7 @@ describe("rollout.ts: the order of members", () => {
     test("a new cluster: no member waits for the backup before a change or another member", () => {
         expect(dependsOn(T.instance, "db-member-0")).not.toContain(urn(T.command, "db-backup-before-change"));
         const commandUrns = mocks.ofType(T.command).map((r) => r.urn);
-        for (const name of ["db-member-0", "dn-member-0", "nb-member-0"]) {
+        for (const name of ["db-member-0", "dn-member-0", "dn-member-1", "nb-member-0"]) {
             expect(dependsOn(T.instance, name).filter((u) => commandUrns.includes(u) && !u.includes("-image-"))).toEqual([]);
         }
     });
@@ -330,9 +346,10 @@ describe("rollout.ts: the order of members", () => {
             expect(ready).toContain(urn(T.attachment, `${name}-data`));
             expect(ready).toContain(urn(T.command, `${name}-rolled`));
         }
-        for (const c of ["db", "dn"]) {
-            expect(dependsOn(T.command, `${c}-ready`)).toContain(urn(T.attachment, `${c}-member-0-data`));
-            expect(dependsOn(T.command, `${c}-ready`)).not.toContain(urn(T.command, `${c}-member-0-rolled`));
+        for (const name of ["db-member-0", "dn-member-0", "dn-member-1"]) {
+            const c = name.slice(0, 2);
+            expect(dependsOn(T.command, `${c}-ready`)).toContain(urn(T.attachment, `${name}-data`));
+            expect(dependsOn(T.command, `${c}-ready`)).not.toContain(urn(T.command, `${name}-rolled`));
         }
     });
 });
@@ -427,13 +444,13 @@ describe("rollout.ts: the cluster's readiness check", () => {
         expect(command("dn-ready").inputs.environment).toStrictEqual({
             ETCD_GATE_MODE: "direct",
             ETCD_GATE_TIMEOUT_SECONDS: "900",
-            ETCD_GATE_ENDPOINTS: "https://10.0.1.12:2379",
+            ETCD_GATE_ENDPOINTS: "https://10.0.1.12:2379,https://10.0.2.11:2379",
             ETCD_GATE_CA_PEM: pem.dnCa,
             ETCD_GATE_CERT_PEM: pem.dnCert,
             ETCD_GATE_KEY_PEM: pem.dnKey,
-            ETCD_GATE_MEMBERS: "dn-0=https://10.0.1.12:2380",
+            ETCD_GATE_MEMBERS: "dn-0=https://10.0.1.12:2380,dn-1=https://10.0.2.11:2380",
             ETCD_GATE_MEMBERS_EXACT: "true",
-            ETCD_GATE_LEAVING: "dn-1 dn-2 dn-3 dn-4 dn-5 dn-6 dn-7 dn-8",
+            ETCD_GATE_LEAVING: "dn-2 dn-3 dn-4 dn-5 dn-6 dn-7 dn-8",
         });
     });
 });
@@ -522,7 +539,7 @@ describe("membership.ts", () => {
         const expected: Record<string, string> = {
             sb: "https://10.0.1.10:2379,https://10.0.2.10:2379",
             db: "https://10.0.1.11:2379",
-            ks: "https://10.0.1.13:2379,https://10.0.2.11:2379",
+            ks: "https://10.0.1.13:2379,https://10.0.2.12:2379",
             nb: "https://10.0.1.14:2379",
         };
         for (const [c, urls] of Object.entries(expected)) {
