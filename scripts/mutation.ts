@@ -50,6 +50,8 @@ export const mutationGroups: Record<string, MutationGroup> = {
     backupResources: { mutate: ["components/backup.ts"], tests: ["backupResources"], runAllTests: true },
     // The component and its members: small clusters that differ in the arguments these modules resolve and wire.
     cluster: { mutate: ["components/etcdCluster.ts", "components/member.ts"], tests: ["clusterResources"], runAllTests: true },
+    // The member steps, the readiness checks and the membership parameters, on a few small clusters in one stack.
+    rollout: { mutate: ["components/rollout.ts", "components/membership.ts"], tests: ["rolloutSteps"], runAllTests: true },
 };
 
 const repo = join(__dirname, "..");
