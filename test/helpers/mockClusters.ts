@@ -31,10 +31,18 @@ export async function buildClusters<K extends string>(
             K,
             EtcdClusterType
         >;
-        await Promise.all(
+        const outputs = Promise.all(
             Object.values<EtcdClusterType>(clusters).map((c) => Promise.all([valueOf(c.members), valueOf(c.clientKeyPem), valueOf(c.caCertPem)])),
         );
         await settled(mocks);
+        // A registration that failed (an error in an apply) leaves outputs unresolved for good: once nothing is
+        // registered any more, fail at once rather than at the hook's timeout.
+        await Promise.race([
+            outputs,
+            settled(mocks).then(() => {
+                throw new Error("the clusters' outputs never resolved: a registration failed");
+            }),
+        ]);
         return { mocks, EtcdCluster, clusters, warnings };
     } finally {
         pulumi.log.warn = warn;

@@ -5,13 +5,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { parse } from "yaml";
-import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
+import type { EtcdClusterArgs } from "../../components";
 import { backupLayout, backupStore, checkBucketName, resolveBackup, resolveRestore, restoreBumpsRevision, snapshotTool } from "../../components/backup";
 import { parseVersion } from "../../components/releases";
 import { renderToolsInstaller, memberToolFiles } from "../../components/render/backup";
 import { defragFiles } from "../../components/render/maintenance";
 import { renderMembershipLibrary } from "../../components/render/membership";
-import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
+import { RecordedResource, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
+import { buildClusters } from "../helpers/mockClusters";
 
 jest.setTimeout(60_000);
 
@@ -56,20 +57,10 @@ const build: Record<string, EtcdClusterArgs> = {
 };
 
 let mocks: StackMocks;
-const clusters: Record<string, EtcdClusterType> = {};
-const warnings: string[] = [];
+let warnings: string[];
 
 beforeAll(async () => {
-    mocks = await installStackMocks({ tls: "fake" });
-    const warn = pulumi.log.warn;
-    pulumi.log.warn = async (message: string) => {
-        warnings.push(message);
-    };
-    const { EtcdCluster } = await import("../../components");
-    for (const [name, args] of Object.entries(build)) clusters[name] = new EtcdCluster(name, args);
-    await Promise.all(Object.values(clusters).map((c) => valueOf(c.members)));
-    await settled(mocks);
-    pulumi.log.warn = warn;
+    ({ mocks, warnings } = await buildClusters(build));
 });
 
 const get = (type: string, name: string) => mocks.get(type, name);
