@@ -310,6 +310,22 @@ describe("etcdCluster.ts: arguments refused before anything is registered", () =
         expect(await refused("large", { ...inlineRsa, instanceType: pulumi.output("m7g.large") })).toContain("need up to 17163 bytes for large-0");
     });
 
+    test("etcd 3.4 on arm64 needs one more setting (ETCD_UNSUPPORTED_ARCH): a type not known as amd64 is bounded by it", async () => {
+        const v34 = { ...inlineRsa, version: "3.4.23", binaryUrl: "https://mirror.internal/etcd.tar.gz", binarySha256: mirrorSha } satisfies EtcdClusterArgs;
+        const bytes = async (args: EtcdClusterArgs) => {
+            const message = await refused("large", args);
+            const n = /need up to (\d+) bytes for large-0/.exec(message)?.[1];
+            if (n === undefined) throw new Error(message);
+            return Number(n);
+        };
+        const arm = await bytes({ ...v34, instanceType: "m7g.large" });
+        const amd = await bytes({ ...v34, instanceType: "m6i.large" });
+        expect(arm).toBeGreaterThan(amd);
+        // Known only at deployment: either architecture may boot. The default type is an amd64 one.
+        expect(await bytes({ ...v34, instanceType: pulumi.output("m6i.large") })).toBe(arm);
+        expect(await bytes(v34)).toBe(amd);
+    });
+
     test("a plain data volume too small for the quota", async () => {
         expect(
             await refused("small", {
