@@ -37,7 +37,7 @@ export const mutationGroups: Record<string, MutationGroup> = {
     },
     memberTools: { mutate: ["components/render/backup.ts", "components/render/maintenance.ts"], tests: ["backupRender", "maintenanceRender"] },
     // The membership scripts, run by bash: join settings and functions, and a member's removal against real etcd.
-    memberScripts: { mutate: ["components/render/membership.ts", "components/render/memberRemoval.ts"], tests: ["memberScripts"] },
+    membershipScripts: { mutate: ["components/render/membership.ts", "components/render/memberRemoval.ts"], tests: ["membershipScripts"] },
     sizing: { mutate: ["components/volumeSizing.ts", "components/userDataBound.ts"], tests: ["validation", "userDataBound"] },
     // Modules that create resources: the committed plan of the example stack shows every input and option they
     // set, and the wiring tests build a few clusters that differ in what these modules decide.
