@@ -7,7 +7,16 @@ import { gunzipSync } from "zlib";
 import { parse } from "yaml";
 import type { EtcdCluster as EtcdClusterType, EtcdClusterArgs } from "../../components";
 import { releaseSource, restoredClusterToken, safeClusterName } from "../../components/etcdCluster";
-import { defaultMockSubnets, installStackMocks, RecordedResource, settled, StackMocks, unwrapSecrets, valueOf } from "../../scripts/lib/mocks/stackMocks";
+import {
+    defaultMockSubnets,
+    earlierResource,
+    installStackMocks,
+    RecordedResource,
+    settled,
+    StackMocks,
+    unwrapSecrets,
+    valueOf,
+} from "../../scripts/lib/mocks/stackMocks";
 
 // A healthy run takes seconds; a mistake that leaves an output unresolved fails here rather than hanging for a minute.
 jest.setTimeout(30_000);
@@ -100,23 +109,12 @@ const clusters: Record<string, EtcdClusterType> = {};
 const warnings: { message: string; resource?: pulumi.Resource }[] = [];
 let componentOutputs: Record<string, Record<string, unknown>>;
 
-const existingInterface: RecordedResource = {
+const existingInterface = earlierResource({
     type: T.eni,
     name: "exist-member-0",
-    urn: "",
     id: "eni-0feedface0000001",
     inputs: { tags: { "etcd:cluster": ids.exist } },
-    secretInputs: [],
-    outputs: {},
-    parent: "",
-    dependsOn: [],
-    deleteBeforeReplace: false,
-    protect: false,
-    retainOnDelete: false,
-    ignoreChanges: [],
-    replaceOnChanges: [],
-    custom: true,
-};
+});
 
 beforeAll(async () => {
     mocks = await installStackMocks({

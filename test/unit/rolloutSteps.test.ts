@@ -11,7 +11,7 @@ import { membershipLayout, membershipLibrarySha256, membershipParameterNames } f
 import { renderDirectRemoveStep, renderSsmRemoveStep } from "../../components/render/memberRemoval";
 import { renderMembershipLibrary } from "../../components/render/membership";
 import { stackCredentialEnvironment } from "../../components/rollout";
-import { installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
+import { earlierResource, installStackMocks, RecordedResource, settled, StackMocks, valueOf } from "../../scripts/lib/mocks/stackMocks";
 
 jest.setTimeout(60_000);
 
@@ -48,23 +48,13 @@ const build: Record<string, EtcdClusterArgs> = {
 const id = { sb: "sb-6216b544", db: "db-90f4de3a", dn: "dn-6274daca", ks: "ks-6a040ca0", nb: "nb-4d83cb4f" };
 
 /** A network interface of a previous run, tagged with a cluster's id: the cluster exists. */
-const previousInterface = (clusterId: string): RecordedResource => ({
-    type: T.eni,
-    name: `previous-${clusterId}`,
-    urn: "",
-    id: `eni-0${clusterId.slice(-8)}00000000`,
-    inputs: { tags: { "etcd:cluster": clusterId } },
-    secretInputs: [],
-    outputs: {},
-    parent: "",
-    dependsOn: [],
-    deleteBeforeReplace: false,
-    protect: false,
-    retainOnDelete: false,
-    ignoreChanges: [],
-    replaceOnChanges: [],
-    custom: true,
-});
+const previousInterface = (clusterId: string): RecordedResource =>
+    earlierResource({
+        type: T.eni,
+        name: `previous-${clusterId}`,
+        id: `eni-0${clusterId.slice(-8)}00000000`,
+        inputs: { tags: { "etcd:cluster": clusterId } },
+    });
 
 const stackConfig = { "aws:profile": "etcd-admin", "aws:assumeRoles": JSON.stringify([{ roleArn: "arn:aws:iam::123456789012:role/deployer" }]) };
 

@@ -81,6 +81,24 @@ export interface RecordedResource {
     custom: boolean;
 }
 
+/** A resource of an earlier deployment (`existingResources`): what the engine holds for it, with default options. */
+export function earlierResource(r: Pick<RecordedResource, "type" | "name" | "id" | "inputs">): RecordedResource {
+    return {
+        urn: "",
+        secretInputs: [],
+        outputs: {},
+        parent: "",
+        dependsOn: [],
+        deleteBeforeReplace: false,
+        protect: false,
+        retainOnDelete: false,
+        ignoreChanges: [],
+        replaceOnChanges: [],
+        custom: true,
+        ...r,
+    };
+}
+
 export interface RecordedInvoke {
     token: string;
     args: Record<string, any>;
